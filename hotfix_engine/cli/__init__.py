@@ -1,0 +1,93 @@
+"""The ``hotfix`` command line.
+
+Each sub-command lives in its own module in this package and exposes ``register(subparsers)``, which
+adds its parser and sets ``func`` to a function ``(args) -> int``. Modules are found automatically,
+import nothing heavy at the top (torch is imported by the command that needs it), and report
+problems by raising :class:`~hotfix_engine.errors.HotfixError`: ``main`` prints its message as one
+line and exits 1, never with a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from hotfix_engine import __version__
+from hotfix_engine.errors import HotfixError
+
+log = logging.getLogger("hotfix")
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every command takes, so they work before or after the command name."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--model",
+        default=argparse.SUPPRESS,
+        help="model spec: embedded:gemma3-270m (default), embedded:smollm2-135m, org/name, a folder or a .gguf file",
+    )
+    common.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="data folder (default: $HOTFIX_HOME, else $XDG_DATA_HOME/hotfix)",
+    )
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output")
+    common.add_argument("--log-file", default=argparse.SUPPRESS, help="also write the log to this file")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="hotfix",
+        description="A local code-completion language server whose model learns from the bugs you reject and fix.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"hotfix {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = [
+        importlib.import_module(f"{__name__}.{info.name}")
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_")
+    ]
+    for module in sorted(modules, key=lambda m: getattr(m, "ORDER", 100)):
+        module.register(subparsers, common)
+    return parser
+
+
+def setup_logging(verbose: int, log_file: str | None) -> None:
+    """Log to stderr (stdout is the LSP channel for ``serve``) and optionally to a file."""
+    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    logging.basicConfig(
+        level=level, handlers=handlers, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    # Third-party chatter is rarely what a user wants at -v.
+    for noisy in ("urllib3", "filelock", "watchdog", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in (("model", None), ("data_dir", None), ("verbose", 0), ("log_file", None)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    setup_logging(args.verbose, args.log_file)
+    try:
+        return int(args.func(args) or 0)
+    except HotfixError as exc:
+        sys.stderr.write(f"hotfix: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("hotfix: interrupted\n")
+        return 130

@@ -1,0 +1,136 @@
+"""Bug-fix pairs: the unit of data that training, evaluation, mining and discovery share.
+
+A pair file is JSON Lines, one object a line, with the fields of :class:`BugFixPair` (DESIGN.md 4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from hotfix_engine.errors import DataError
+
+REQUIRED_FIELDS = ("prefix", "buggy", "fixed")
+_SPACE = re.compile(r"\s+")
+_AROUND_PUNCT = re.compile(r"\s*([()\[\]{}.,:;=+\-*/%<>!&|^~@])\s*")
+
+
+def normalize_statement(text: str) -> str:
+    """A statement with whitespace made irrelevant, so ``x==1`` and ``x == 1`` compare equal.
+
+    Spaces next to punctuation are dropped and other runs collapse to one space; comments are not
+    stripped because a ``#`` may sit inside a string.
+    """
+    text = _SPACE.sub(" ", text.strip())
+    return _AROUND_PUNCT.sub(r"\1", text)
+
+
+@dataclass(frozen=True)
+class BugFixPair:
+    """One buggy statement, its fix, and the code around it."""
+
+    prefix: str
+    buggy: str
+    fixed: str
+    suffix: str = ""
+    id: str = ""
+    source: str = ""
+    pattern: str = ""
+    tests: str = ""
+    extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+    @property
+    def key(self) -> str:
+        """A stable id derived from the content, used when the file gives none."""
+        if self.id:
+            return self.id
+        digest = hashlib.sha1(f"{self.prefix}\0{self.buggy}\0{self.fixed}".encode()).hexdigest()
+        return digest[:12]
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        extra = data.pop("extra")
+        data["id"] = self.key
+        data.update(extra)
+        return data
+
+
+_KNOWN = {f.name for f in fields(BugFixPair)} - {"extra"}
+
+
+def pair_from_dict(obj: dict[str, object], where: str = "") -> BugFixPair:
+    missing = [name for name in REQUIRED_FIELDS if not isinstance(obj.get(name), str)]
+    if missing:
+        raise DataError(f"{where}missing or non-text field(s): {', '.join(missing)}")
+    if not str(obj["buggy"]).strip() and not str(obj["fixed"]).strip():
+        raise DataError(f"{where}both 'buggy' and 'fixed' are empty")
+    known = {k: ("" if obj.get(k) is None else str(obj[k])) for k in _KNOWN if k in obj}
+    extra = {k: v for k, v in obj.items() if k not in _KNOWN}
+    return BugFixPair(**known, extra=extra)  # type: ignore[arg-type]
+
+
+def load_pairs(path: str | Path) -> list[BugFixPair]:
+    """Read a pair file; a malformed line raises :class:`DataError` naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such pair file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read pair file ({exc})") from None
+    pairs = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}: "
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{where}not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{where}expected a JSON object")
+        pairs.append(pair_from_dict(obj, where))
+    if not pairs:
+        raise DataError(f"{path}: the pair file is empty")
+    return pairs
+
+
+def load_pair_files(paths: Iterable[str | Path]) -> list[BugFixPair]:
+    return [pair for path in paths for pair in load_pairs(path)]
+
+
+def write_pairs(path: str | Path, pairs: Iterable[BugFixPair]) -> int:
+    """Write pairs as JSON Lines (atomically: a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with tmp.open("w", encoding="utf-8") as handle:
+        for pair in pairs:
+            handle.write(json.dumps(pair.to_json(), ensure_ascii=False) + "\n")
+            count += 1
+    tmp.replace(path)
+    return count
+
+
+SPLITS = ("train", "val", "test")
+
+
+def split_pairs(
+    pairs: Sequence[BugFixPair], seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> dict[str, list[BugFixPair]]:
+    """The 80/10/10 split of DESIGN.md 4, deterministic for a seed and independent of file order."""
+    ordered = sorted(pairs, key=lambda p: p.key)
+    random.Random(seed).shuffle(ordered)
+    n_train = round(len(ordered) * fractions[0])
+    n_val = round(len(ordered) * fractions[1])
+    return {
+        "train": ordered[:n_train],
+        "val": ordered[n_train : n_train + n_val],
+        "test": ordered[n_train + n_val :],
+    }

@@ -1,0 +1,37 @@
+"""Shared fixtures: a tiny random model saved once per session, and an isolated data folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_model import save_tiny_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a tiny random Llama and its tokenizer (a valid ``--model`` spec)."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_model_dir: Path):
+    """The tiny model loaded through the engine's own loader, shared by read-only tests."""
+    from hotfix_engine.models import load_model
+
+    return load_model(str(tiny_model_dir), device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data and cache folder: nothing touches the user's real ones."""
+    home = tmp_path / "hotfix-home"
+    monkeypatch.setenv("HOTFIX_HOME", str(home))
+    monkeypatch.setenv("HOTFIX_CACHE", str(tmp_path / "hotfix-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    return home
