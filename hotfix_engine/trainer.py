@@ -1,0 +1,633 @@
+"""The hotfix training loop: one flat pass over learn / unlearn / retain batches (nanoGPT style).
+
+Every hyperparameter lives in :class:`TrainConfig` with a default and a one-line reason. The base
+model stays frozen; peft wraps it with a LoRA (default), IA3, prefix or prompt adapter, and the
+retain term's reference is the same model with the adapter disabled, so there is never a second copy
+in memory. Losses are computed only at the positions that need them (Gemma's 262k-word output layer
+makes full logits the time and memory hog).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hotfix_engine import objectives
+from hotfix_engine.errors import Cancelled, TrainingError
+from hotfix_engine.train_data import Example, TokenSpan, TrainingData
+
+log = logging.getLogger(__name__)
+
+METHODS = ("lora", "ia3", "prefix", "prompt")
+# Learning rates that move each method visibly within a few dozen steps: prompt-style methods train
+# a handful of embedding vectors and need a far higher rate than low-rank weight updates.
+DEFAULT_LR = {"lora": 1e-3, "ia3": 5e-3, "prefix": 1e-2, "prompt": 3e-2}
+ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a run produces. Defaults are what `hotfix train` uses."""
+
+    method: str = "lora"  # LoRA: the paper's choice; small, hot-swappable between requests
+    weights: tuple[tuple[str, float], ...] = (
+        ("learn", 1.0),
+        ("unlearn", 0.5),
+        ("retain", 1.0),
+    )  # paper's balance
+    learn_tokens: str = "whole"  # the whole fixed line: the model must write all of it, not just the diff
+    unlearn_loss: str = "unlikelihood"  # bounded; gradient ascent runs away (DESIGN.md 6)
+    unlearn_tokens: str = "changed"  # shared tokens fight the learn term (DESIGN.md 4, measured)
+    retain_loss: str = "kl"  # KL to the base keeps the whole distribution, CE only the sampled text
+    epochs: int = 3  # the paper's small data converges in a few passes; more memorises the prompt
+    lr: float | None = None  # None: DEFAULT_LR for the method
+    batch_size: int = 4  # pairs per step; each pair is two sequences (fixed and buggy)
+    max_context: int = 96  # prefix tokens kept: the line's function is usually all the context it needs
+    max_target: int = 48  # tokens of a statement; longer lines are truncated
+    retain_windows: int = 32  # distinct windows of ordinary code for the retain term
+    window_tokens: int = 64  # tokens per retain window: short, so the base pass stays cheap
+    retain_positions: int = 16  # trailing positions of a window scored (full-vocabulary KL is costly)
+    retain_batch: int = 2  # windows per step
+    lora_r: int = 8  # rank 8 fixes single statements; keep fixed so peft hot-swap stays valid
+    lora_alpha: int = 16  # alpha = 2r, the usual scale
+    target_modules: tuple[str, ...] | None = None  # None: found per architecture (target_modules_for)
+    num_virtual_tokens: int = 8  # prefix/prompt length: a few vectors suffice for a narrow behaviour
+    grad_clip: float = 1.0  # keeps one odd batch from undoing the rest
+    ga_max_nll: float = 6.0  # gradient-ascent stop rule: a token with p < e^-6 is unlearnt enough
+    npo_beta: float = 0.1  # NPO temperature from Zhang et al. 2024
+    seed: int = 0  # same data + config + seed -> same adapter
+    threads: int | None = None  # None: half the cores, so completions stay fast while training
+    nice: int = 10  # lower CPU priority of the training process (0 leaves it alone)
+
+    def __post_init__(self) -> None:
+        def check(name: str, value: str, valid: Sequence[str]) -> None:
+            if value not in valid:
+                raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+
+        check("method", self.method, METHODS)
+        check("learn_tokens", self.learn_tokens, objectives.LEARN_TOKENS)
+        check("unlearn_tokens", self.unlearn_tokens, objectives.LEARN_TOKENS)
+        check("unlearn_loss", self.unlearn_loss, objectives.UNLEARN_LOSSES)
+        check("retain_loss", self.retain_loss, objectives.RETAIN_LOSSES)
+        object.__setattr__(self, "weights", tuple(objectives.validate_weights(dict(self.weights)).items()))
+        positive = ("epochs", "batch_size", "max_context", "max_target", "window_tokens", "retain_positions")
+        positive += ("retain_batch", "lora_r", "lora_alpha", "num_virtual_tokens")
+        bad = [name for name in positive if getattr(self, name) < 1]
+        if (
+            bad
+            or (self.lr is not None and not self.lr > 0)
+            or (self.threads is not None and self.threads < 1)
+        ):
+            raise ValueError(f"must be positive: {', '.join(bad) or 'lr/threads'}")
+        if self.retain_positions > self.window_tokens - 1:
+            raise ValueError("retain_positions must be smaller than window_tokens")
+
+    @property
+    def weight_map(self) -> dict[str, float]:
+        return dict(self.weights)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.method]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["weights"] = self.weight_map
+        data["lr"] = self.learning_rate
+        return data
+
+
+@dataclass
+class TrainResult:
+    """The trained adapter (still attached to the model) and how the run went."""
+
+    model: Any  # the PeftModel
+    steps: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per step, every term apart
+
+    def summary(self) -> dict[str, float]:
+        """Mean of each logged term over the first and the last epoch-sized stretch of steps."""
+        if not self.history:
+            return {}
+        span = max(1, len(self.history) // 3)
+        out: dict[str, float] = {"steps": float(self.steps), "seconds": round(self.seconds, 2)}
+        for name in self.history[0]:
+            if name in ("step", "epoch"):
+                continue
+            first = [row[name] for row in self.history[:span] if name in row]
+            last = [row[name] for row in self.history[-span:] if name in row]
+            if first and last:
+                out[f"{name}_first"] = round(sum(first) / len(first), 5)
+                out[f"{name}_last"] = round(sum(last) / len(last), 5)
+        return out
+
+
+def lower_priority(config: TrainConfig) -> int:
+    """Bound torch's threads and lower the process priority; returns the thread count used."""
+    threads = config.threads or max(1, (os.cpu_count() or 2) // 2)
+    torch.set_num_threads(threads)
+    if config.nice > 0:
+        try:
+            os.nice(config.nice)
+        except OSError:  # not permitted on some systems; training still works, just at full priority
+            log.warning("could not lower the training process's priority")
+    return threads
+
+
+def target_modules_for(model: Any, method: str) -> tuple[list[str], list[str]]:
+    """(target modules, IA3 feed-forward modules) for this architecture.
+
+    LoRA takes all four attention projections when the model names them the Llama/Gemma way (peft's
+    own default is only q and v, which learnt single-line fixes more slowly here); otherwise peft's
+    per-architecture table; otherwise every linear layer except the output head.
+    """
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as IA3_FF,
+    )
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as IA3_TARGETS,
+    )
+    from peft.utils.constants import (
+        TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as LORA_TARGETS,
+    )
+
+    model_type = getattr(model.config, "model_type", "")
+    leaves = {
+        name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)
+    }
+    leaves.discard("lm_head")
+    if method == "ia3":
+        if model_type in IA3_TARGETS:
+            return list(IA3_TARGETS[model_type]), list(IA3_FF[model_type])
+        ff = [name for name in ("down_proj", "fc2", "c_proj") if name in leaves][:1]
+        targets = [name for name in ("k_proj", "v_proj") if name in leaves] + ff
+        if not targets:
+            raise TrainingError(f"no known IA3 target modules for model type {model_type!r}")
+        return targets, ff
+    if all(name in leaves for name in ATTENTION_PROJECTIONS):
+        return list(ATTENTION_PROJECTIONS), []
+    if model_type in LORA_TARGETS and isinstance(LORA_TARGETS[model_type], list):
+        return list(LORA_TARGETS[model_type]), []
+    if not leaves:
+        raise TrainingError(f"model type {model_type!r} has no linear layers to adapt")
+    return sorted(leaves), []
+
+
+def peft_config_for(model: Any, config: TrainConfig) -> Any:
+    """The peft config of the chosen method, with targets found for this architecture."""
+    from peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, TaskType
+
+    if config.method in ("lora", "ia3"):
+        targets, ff = target_modules_for(model, config.method)
+        if config.target_modules:
+            targets = list(config.target_modules)
+            ff = [name for name in ff if name in targets]
+        if config.method == "lora":
+            return LoraConfig(
+                task_type=TaskType.CAUSAL_LM,
+                r=config.lora_r,
+                lora_alpha=config.lora_alpha,
+                lora_dropout=0.0,  # no dropout: a run is deterministic for its seed
+                target_modules=targets,
+            )
+        return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=targets, feedforward_modules=ff)
+    if config.method == "prefix":
+        return PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=config.num_virtual_tokens)
+    return PromptTuningConfig(
+        task_type=TaskType.CAUSAL_LM,
+        num_virtual_tokens=config.num_virtual_tokens,
+        prompt_tuning_init="SAMPLE_VOCAB",  # real token embeddings start on the embedding manifold
+    )
+
+
+def wrap_model(model: Any, config: TrainConfig, init_adapter: Path | None = None) -> Any:
+    """Freeze the base and attach a fresh adapter, or continue training ``init_adapter``."""
+    from peft import PeftConfig, PeftModel, get_peft_model
+
+    torch.manual_seed(config.seed)  # the adapter's random initialisation is part of the run's seed
+    if init_adapter is not None:
+        try:
+            method = PeftConfig.from_pretrained(str(init_adapter)).peft_type.value.lower()
+        except Exception as exc:
+            raise TrainingError(f"cannot read the adapter to continue from ({init_adapter}): {exc}") from None
+        expected = {"lora": "lora", "ia3": "ia3", "prefix": "prefix_tuning", "prompt": "prompt_tuning"}
+        if method != expected[config.method]:
+            raise TrainingError(
+                f"the current adapter is {method}, not {config.method}; train from the base (--adapter-base none)"
+            )
+        return PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
+    return get_peft_model(model, peft_config_for(model, config))
+
+
+def trainable_parameters(model: Any) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+@dataclass
+class _Batch:
+    """Left-padded sequences and, per sequence, which trailing positions are scored and with which token."""
+
+    ids: torch.Tensor  # (B, T)
+    attention: torch.Tensor  # (B, T)
+    keep: torch.Tensor  # (B, T) bool: positions whose logits are needed (they predict the next token)
+    targets: torch.Tensor  # (N,) the next token at each kept position, in row-major order
+    masks: dict[str, torch.Tensor]  # name -> (N,) which kept rows count for that term
+
+
+def _spans_batch(spans: Sequence[tuple[TokenSpan, dict[str, bool]]], pad_id: int) -> _Batch:
+    """Left-pad so every target ends at the last column; keep only positions predicting target tokens.
+
+    Each span comes with flags saying, per mask name, whether that term uses all target tokens
+    (True) or only the changed ones (False); a name absent from the flags gets no rows.
+    """
+    width = max(len(span.ids) for span, _ in spans)
+    ids = torch.full((len(spans), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(spans), width), dtype=torch.long)
+    keep = torch.zeros((len(spans), width), dtype=torch.bool)
+    targets: list[int] = []
+    names = sorted({name for _, flags in spans for name in flags})
+    rows: dict[str, list[bool]] = {name: [] for name in names}
+    for b, (span, flags) in enumerate(spans):
+        offset = width - len(span.ids)
+        ids[b, offset:] = torch.tensor(span.ids)
+        attention[b, offset:] = 1
+        for i, token in enumerate(span.target):
+            position = offset + span.start + i - 1  # logits here predict target token i
+            keep[b, position] = True
+            targets.append(token)
+            for name in names:
+                rows[name].append(name in flags and (flags[name] or span.changed[i]))
+    return _Batch(
+        ids,
+        attention,
+        keep,
+        torch.tensor(targets, dtype=torch.long),
+        {name: torch.tensor(values) for name, values in rows.items()},
+    )
+
+
+def _windows_batch(windows: Sequence[tuple[int, ...]], positions: int) -> _Batch:
+    ids = torch.tensor([list(w) for w in windows], dtype=torch.long)
+    keep = torch.zeros_like(ids, dtype=torch.bool)
+    keep[:, -positions - 1 : -1] = True
+    targets = ids[:, -positions:].reshape(-1)
+    return _Batch(
+        ids, torch.ones_like(ids), keep, targets, {"retain": torch.ones(len(targets), dtype=torch.bool)}
+    )
+
+
+def _rows(model: Any, batch: _Batch, virtual_tokens: int = 0) -> torch.Tensor:
+    """Logits at the kept positions only, as (N, V): the output head never sees the other positions."""
+    keep = batch.keep
+    if virtual_tokens:  # prompt tuning prepends its virtual tokens to the sequence
+        keep = torch.cat([torch.zeros((keep.shape[0], virtual_tokens), dtype=torch.bool), keep], dim=1)
+    out = model(input_ids=batch.ids, attention_mask=batch.attention, logits_to_keep=keep, use_cache=False)
+    logits = out.logits
+    if logits.dim() == 3:  # an architecture that ignores a mask-valued logits_to_keep
+        logits = logits[keep]
+    return logits
+
+
+def step_terms(
+    model: Any, pairs: Sequence[Example], windows: Sequence[tuple[int, ...]], config: TrainConfig, pad_id: int
+) -> dict[str, torch.Tensor]:
+    """The objective terms for one step: one forward over both sides of the pairs, one over retain windows."""
+    weights = config.weight_map
+    virtual = config.num_virtual_tokens if config.method == "prompt" else 0
+    terms: dict[str, torch.Tensor] = {}
+    spans: list[tuple[TokenSpan, dict[str, bool]]] = []
+    for example in pairs:
+        if weights.get("learn") and example.fixed is not None:
+            spans.append((example.fixed, {"learn": config.learn_tokens == "whole"}))
+        if weights.get("unlearn") and example.buggy is not None:
+            # An unlearn-only rejection marks every token changed, so "changed" covers its whole line.
+            spans.append((example.buggy, {"unlearn": config.unlearn_tokens == "whole"}))
+    if spans:
+        batch = _spans_batch(spans, pad_id)
+        logits = _rows(model, batch, virtual)
+        if "learn" in batch.masks and batch.masks["learn"].any():
+            terms["learn"] = objectives.learn_ce(logits, batch.targets, batch.masks["learn"])
+        if "unlearn" in batch.masks and batch.masks["unlearn"].any():
+            mask = batch.masks["unlearn"]
+            if config.unlearn_loss == "unlikelihood":
+                terms["unlearn"] = objectives.unlearn_unlikelihood(logits, batch.targets, mask)
+            elif config.unlearn_loss == "gradient_ascent":
+                terms["unlearn"] = objectives.unlearn_gradient_ascent(
+                    logits, batch.targets, mask, config.ga_max_nll
+                )
+            else:
+                with torch.no_grad(), model.disable_adapter():
+                    ref = objectives.token_logprobs(_rows(model, batch), batch.targets)
+                terms["unlearn"] = objectives.unlearn_npo(logits, ref, batch.targets, mask, config.npo_beta)
+    if weights.get("retain") and windows:
+        batch = _windows_batch(windows, config.retain_positions)
+        logits = _rows(model, batch, virtual)
+        if config.retain_loss == "kl":
+            with torch.no_grad(), model.disable_adapter():
+                base = _rows(model, batch)
+            terms["retain"] = objectives.retain_kl(logits, base, batch.masks["retain"])
+        else:
+            terms["retain"] = objectives.retain_ce(logits, batch.targets, batch.masks["retain"])
+    return terms
+
+
+def train(
+    model: Any,
+    tokenizer: Any,
+    data: TrainingData,
+    config: TrainConfig,
+    *,
+    init_adapter: Path | None = None,
+    progress: bool = True,
+    on_step: Callable[[int, int, dict[str, float]], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> TrainResult:
+    """Train an adapter on ``data``; the base ``model`` is frozen and wrapped in place by peft."""
+    from tqdm import tqdm
+
+    if not data.examples:
+        raise TrainingError("no training examples")
+    threads = lower_priority(config)
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    peft_model = wrap_model(model, config, init_adapter)
+    peft_model.eval()  # no dropout anywhere: gradients still flow, and runs are reproducible
+    params = trainable_parameters(peft_model)
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    weights = config.weight_map
+    examples = list(data.examples)
+    steps_per_epoch = math.ceil(len(examples) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    log.info(
+        "training %s on %d examples, %d retain windows: %d steps, lr %g, %d thread(s)",
+        config.method,
+        len(examples),
+        len(data.retain),
+        total,
+        config.learning_rate,
+        threads,
+    )
+    history: list[dict[str, float]] = []
+    started = time.monotonic()
+    step = 0
+    bar = tqdm(total=total, desc="hotfix train", unit="step", disable=not progress, leave=False)
+    try:
+        for epoch in range(config.epochs):
+            rng.shuffle(examples)
+            for first in range(0, len(examples), config.batch_size):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("training cancelled")
+                batch = examples[first : first + config.batch_size]
+                windows = (
+                    [
+                        data.retain[(step * config.retain_batch + i) % len(data.retain)]
+                        for i in range(config.retain_batch)
+                    ]
+                    if data.retain
+                    else []
+                )
+                terms = step_terms(peft_model, batch, windows, config, pad_id)
+                active = {name: weights[name] for name in terms if weights.get(name)}
+                if not active:
+                    continue  # e.g. a batch of unlearn-only examples while only learn is weighted
+                loss = objectives.compose(terms, active)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                optimizer.step()
+                step += 1
+                row = {"step": float(step), "epoch": float(epoch), "loss": loss.item()}
+                row.update({name: value.item() for name, value in terms.items()})
+                history.append(row)
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k not in ("step", "epoch")})
+                log.debug("step %d/%d %s", step, total, row)
+                if on_step is not None:
+                    on_step(step, total, row)
+    except (torch.OutOfMemoryError, MemoryError):
+        raise TrainingError(
+            f"ran out of memory at batch size {config.batch_size}; try a smaller batch or --max-context"
+        ) from None
+    finally:
+        bar.close()
+    if history and not all(math.isfinite(row["loss"]) for row in history[-3:]):
+        raise TrainingError("the loss diverged (not finite); lower the learning rate")
+    return TrainResult(peft_model, step, time.monotonic() - started, history)
+
+
+def save_adapter(peft_model: Any, folder: Path) -> None:
+    """Write the peft files (adapter_config.json, adapter_model.safetensors) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    peft_model.save_pretrained(str(folder), safe_serialization=True)
+
+
+# --- One hotfix run: measure the current version, train, gate, publish -------------------------
+
+
+@dataclass
+class RunOutcome:
+    """What a run produced: the new version (published or not), the gate's decision, the training log."""
+
+    version: Any  # AdapterVersion
+    decision: Any  # GateDecision | None (None: not gated)
+    made_current: bool
+    result: TrainResult
+
+
+def unwrap(peft_model: Any) -> Any:
+    """Detach the adapter and give the base model back as it was (LoRA/IA3 layers removed)."""
+    if (
+        getattr(peft_model, "active_peft_config", None) is not None
+        and peft_model.active_peft_config.is_prompt_learning
+    ):
+        return peft_model.get_base_model()
+    return peft_model.unload()
+
+
+def measure_version(
+    model: Any,
+    tokenizer: Any,
+    folder: Path | None,
+    pairs: Sequence[Any],
+    probes: Sequence[str],
+    gate_config: Any,
+    measure: Any,
+) -> Any:
+    """Measure the base model with the adapter in ``folder`` (None: no adapter), leaving the base as it was."""
+    if folder is None:
+        return measure(model, tokenizer, pairs, probes, gate_config)
+    from peft import PeftModel
+
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(folder))
+    except Exception as exc:
+        raise TrainingError(f"cannot load the current adapter ({folder}): {exc}") from None
+    try:
+        peft_model.eval()
+        return measure(peft_model, tokenizer, pairs, probes, gate_config)
+    finally:
+        unwrap(peft_model)
+
+
+def train_and_publish(
+    loaded: Any,
+    data: TrainingData,
+    held_out: Sequence[Any],
+    config: TrainConfig,
+    *,
+    data_dir: Path,
+    publish: bool = True,
+    adapter_base: str = "current",
+    gate_config: Any = None,
+    measure: Any = None,
+    force: bool = False,
+    progress: bool = True,
+    cancel: threading.Event | None = None,
+    extra_manifest: dict[str, Any] | None = None,
+) -> RunOutcome:
+    """The whole `hotfix train`: one run at a time per data folder, status kept for other processes.
+
+    ``held_out`` pairs (with the retention probe) decide the gate; an empty list skips the gate
+    and the version is kept unpublished. ``measure`` replaces :func:`hotfix_engine.gate.measure`
+    (tests inject a fake). Any failure leaves no version behind and ``current`` untouched.
+    """
+    from filelock import FileLock, Timeout
+
+    from hotfix_engine import gate
+    from hotfix_engine.adapters import AdapterRegistry
+    from hotfix_engine.train_data import pairs_hash, retention_probe_texts
+    from hotfix_engine.trainer_status import write_status
+
+    if adapter_base not in ("current", "none"):
+        raise ValueError(f"unknown adapter base {adapter_base!r}; valid: current, none")
+    gate_config = gate_config or gate.GateConfig()
+    measure = measure or gate.measure
+    model, tokenizer = loaded.model, loaded.tokenizer
+    registry = AdapterRegistry(data_dir, loaded.key)
+    lock_path = Path(data_dir) / "trainer" / "train.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise TrainingError("another training run is in progress for this data folder") from None
+    started = time.time()
+    staged: Path | None = None
+    peft_model = None
+    try:
+        write_status(
+            data_dir,
+            state="evaluating",
+            progress=0.0,
+            message="measuring the current version",
+            pid=os.getpid(),
+            started=started,
+        )
+        current = registry.current()
+        probes = retention_probe_texts()
+        before = None
+        t0 = time.monotonic()
+        if held_out:
+            before = measure_version(
+                model, tokenizer, current.path if current else None, held_out, probes, gate_config, measure
+            )
+        measure_before_s = time.monotonic() - t0
+
+        def on_step(step: int, total: int, row: dict[str, float]) -> None:
+            if step == 1 or step == total or step % 5 == 0:
+                write_status(
+                    data_dir,
+                    state="training",
+                    progress=step / total,
+                    message=f"step {step}/{total}, loss {row['loss']:.3f}",
+                )
+
+        write_status(data_dir, state="training", progress=0.0, message="training")
+        init = current.path if (adapter_base == "current" and current is not None) else None
+        result = train(
+            model,
+            tokenizer,
+            data,
+            config,
+            init_adapter=init,
+            progress=progress,
+            on_step=on_step,
+            cancel=cancel,
+        )
+        peft_model = result.model
+        decision = None
+        t0 = time.monotonic()
+        if held_out and before is not None:
+            write_status(data_dir, state="evaluating", progress=None, message="measuring the new version")
+            peft_model.eval()
+            after = measure(peft_model, tokenizer, held_out, probes, gate_config)
+            decision = gate.decide(after, before, gate_config)
+        measure_after_s = time.monotonic() - t0
+        accepted = bool(decision and decision.accepted) or force
+        if decision is None:
+            reason = "not gated (no held-out pairs)" + ("; published with --force" if force else "")
+        else:
+            reason = decision.reason + ("; published with --force" if force and not decision.accepted else "")
+        write_status(data_dir, state="publishing", progress=None, message="writing the new version")
+        staged = registry.staging()
+        save_adapter(peft_model, staged)
+        manifest = {
+            "model": loaded.spec,
+            "model_key": loaded.key,
+            "method": config.method,
+            "config": config.to_json(),
+            "objectives": config.weight_map,
+            "data": {
+                **data.hashes,
+                "held_out": pairs_hash(held_out),
+                **{f"n_{k}": v for k, v in data.counts.items()},
+                "n_held_out": len(held_out),
+            },
+            "metrics": {"train": result.summary(), "gate": decision.to_json() if decision else None},
+            "parent": current.version if current else None,
+            "continued_from": current.version if (init is not None and current is not None) else None,
+            "time_s": {
+                "train": round(result.seconds, 2),
+                "measure_current": round(measure_before_s, 2),
+                "measure_new": round(measure_after_s, 2),
+                "total": round(time.time() - started, 2),
+            },
+            "gate": {"accepted": bool(decision and decision.accepted), "reason": reason, "forced": force},
+            "published": accepted,
+            **(extra_manifest or {}),
+        }
+        version = registry.add(staged, manifest, make_current=publish and accepted)
+        staged = None
+        made_current = publish and accepted
+        summary = {
+            "version": version.version,
+            "published": accepted,
+            "current": made_current,
+            "reason": reason,
+        }
+        write_status(data_dir, state="idle", progress=None, message=reason, pid=None, last_result=summary)
+        return RunOutcome(version, decision, made_current, result)
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, Exception) else "interrupted"
+        write_status(data_dir, state="failed", progress=None, message=message or type(exc).__name__, pid=None)
+        raise
+    finally:
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+        if peft_model is not None:
+            unwrap(peft_model)
+        lock.release()
