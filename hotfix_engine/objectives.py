@@ -20,6 +20,8 @@ OBJECTIVES = ("learn", "unlearn", "retain")
 LEARN_TOKENS = ("whole", "changed")
 UNLEARN_LOSSES = ("unlikelihood", "gradient_ascent", "npo")
 RETAIN_LOSSES = ("kl", "ce")
+# The paper's balance: unlearning at half weight, so it shapes rather than dominates the update.
+DEFAULT_WEIGHTS = {"learn": 1.0, "unlearn": 0.5, "retain": 1.0}
 
 # p is clamped below 1 - EPS in the unlikelihood term so that -log(1 - p) stays finite and its
 # gradient bounded when the model is certain of the buggy token.
@@ -122,7 +124,7 @@ def validate_weights(weights: Mapping[str, float]) -> dict[str, float]:
 
 
 def parse_weights(objectives: str, weights: str = "") -> dict[str, float]:
-    """``"learn,unlearn"`` and ``"learn=1,unlearn=0.5"`` -> validated weights (1.0 where none is given)."""
+    """``"learn,unlearn"`` and ``"learn=1,unlearn=0.5"`` -> validated weights (DEFAULT_WEIGHTS where none is given)."""
     names = [name.strip() for name in objectives.split(",") if name.strip()]
     given: dict[str, float] = {}
     for item in (part.strip() for part in weights.split(",") if part.strip()):
@@ -136,7 +138,9 @@ def parse_weights(objectives: str, weights: str = "") -> dict[str, float]:
     stray = sorted(set(given) - set(names))
     if stray and names:
         raise ValueError(f"weight given for objective(s) not selected: {', '.join(stray)}")
-    return validate_weights({name: given.get(name, 1.0) for name in names or given})
+    return validate_weights(
+        {name: given.get(name, DEFAULT_WEIGHTS.get(name, 1.0)) for name in names or given}
+    )
 
 
 def compose(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:

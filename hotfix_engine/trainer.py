@@ -288,15 +288,29 @@ def _windows_batch(windows: Sequence[tuple[int, ...]], positions: int) -> _Batch
     )
 
 
+def _on(batch: _Batch, model: Any) -> _Batch:
+    """The loss-side tensors on the model's device (inputs are moved in :func:`_rows`)."""
+    device = next(model.parameters()).device
+    batch.targets = batch.targets.to(device)
+    batch.masks = {name: mask.to(device) for name, mask in batch.masks.items()}
+    return batch
+
+
 def _rows(model: Any, batch: _Batch, virtual_tokens: int = 0) -> torch.Tensor:
     """Logits at the kept positions only, as (N, V): the output head never sees the other positions."""
     keep = batch.keep
     if virtual_tokens:  # prompt tuning prepends its virtual tokens to the sequence
         keep = torch.cat([torch.zeros((keep.shape[0], virtual_tokens), dtype=torch.bool), keep], dim=1)
-    out = model(input_ids=batch.ids, attention_mask=batch.attention, logits_to_keep=keep, use_cache=False)
+    device = next(model.parameters()).device
+    out = model(
+        input_ids=batch.ids.to(device),
+        attention_mask=batch.attention.to(device),
+        logits_to_keep=keep.to(device),
+        use_cache=False,
+    )
     logits = out.logits
     if logits.dim() == 3:  # an architecture that ignores a mask-valued logits_to_keep
-        logits = logits[keep]
+        logits = logits[keep.to(device)]
     return logits
 
 
@@ -315,7 +329,7 @@ def step_terms(
             # An unlearn-only rejection marks every token changed, so "changed" covers its whole line.
             spans.append((example.buggy, {"unlearn": config.unlearn_tokens == "whole"}))
     if spans:
-        batch = _spans_batch(spans, pad_id)
+        batch = _on(_spans_batch(spans, pad_id), model)
         logits = _rows(model, batch, virtual)
         if "learn" in batch.masks and batch.masks["learn"].any():
             terms["learn"] = objectives.learn_ce(logits, batch.targets, batch.masks["learn"])
@@ -332,7 +346,7 @@ def step_terms(
                     ref = objectives.token_logprobs(_rows(model, batch), batch.targets)
                 terms["unlearn"] = objectives.unlearn_npo(logits, ref, batch.targets, mask, config.npo_beta)
     if weights.get("retain") and windows:
-        batch = _windows_batch(windows, config.retain_positions)
+        batch = _on(_windows_batch(windows, config.retain_positions), model)
         logits = _rows(model, batch, virtual)
         if config.retain_loss == "kl":
             with torch.no_grad(), model.disable_adapter():

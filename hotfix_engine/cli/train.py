@@ -1,0 +1,192 @@
+"""`hotfix train`: train an adapter version from pair files and/or the feedback store, gate it, publish it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hotfix_engine.errors import ConfigError, DataError
+
+ORDER = 40
+# Kept here rather than imported from hotfix_engine.trainer so that `hotfix --help` never imports torch;
+# tests check that the two agree.
+METHODS = ("lora", "ia3", "prefix", "prompt")
+DEFAULT_LR = {"lora": 1e-3, "ia3": 5e-3, "prefix": 1e-2, "prompt": 3e-2}
+# Below this many file pairs a 10 % hold-out is empty or one pair; the gate then scores the trained
+# pairs themselves (the user's own bugs are exactly what must improve) plus the retention probe.
+MIN_PAIRS_TO_SPLIT = 10
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "train",
+        parents=[common],
+        help="train, gate and publish an adapter version",
+        description=(
+            "Train a hotfix adapter (learn the fixed code, unlearn the buggy code, retain the rest), measure it "
+            "against the current version on held-out pairs and a retention probe, and make it current if it is "
+            f"better. With --pairs, files of {MIN_PAIRS_TO_SPLIT} or more pairs are split 80/10/10 (fixed seed): "
+            "train on 80 %, gate on the validation 10 %."
+        ),
+    )
+    p.add_argument("--pairs", nargs="+", default=[], metavar="FILE", help="bug-fix pair files (JSON Lines)")
+    p.add_argument("--from-store", action="store_true", help="also train on the feedback store's records")
+    p.add_argument("--method", choices=METHODS, default="lora", help="peft method (default: lora)")
+    p.add_argument(
+        "--objectives", default="learn,unlearn,retain", help="objectives to combine (default: all three)"
+    )
+    p.add_argument(
+        "--weights",
+        default="",
+        help="NAME=WEIGHT,... for the chosen objectives (default: learn=1,unlearn=0.5,retain=1)",
+    )
+    p.add_argument(
+        "--unlearn-loss", choices=("unlikelihood", "gradient_ascent", "npo"), default="unlikelihood"
+    )
+    p.add_argument("--retain-loss", choices=("kl", "ce"), default="kl")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default per method: "
+        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+        + ")",
+    )
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--max-context", type=int, default=96, help="prefix tokens kept per example (default 96)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: half the cores)")
+    p.add_argument("--workspace", nargs="*", default=[], metavar="DIR", help="folders whose code to retain")
+    p.add_argument(
+        "--publish",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="make the new version current if the gate accepts it (default: yes)",
+    )
+    p.add_argument("--force", action="store_true", help="publish even when the gate rejects the version")
+    p.add_argument(
+        "--adapter-base",
+        choices=("current", "none"),
+        default="current",
+        help="continue training the current version, or start from the bare model (default: current)",
+    )
+    p.add_argument(
+        "--gate-samples", type=int, default=10, help="samples a held-out pair for the gate (paper: 10)"
+    )
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hotfix_engine import objectives
+    from hotfix_engine.gate import GateConfig
+    from hotfix_engine.models import load_model
+    from hotfix_engine.pairs import load_pair_files, split_pairs
+    from hotfix_engine.paths import data_dir
+    from hotfix_engine.train_data import build_training_data, from_store
+    from hotfix_engine.trainer import TrainConfig, train_and_publish
+
+    data = data_dir(args.data_dir)
+    if not args.pairs and not args.from_store:
+        raise ConfigError("nothing to train on: give --pairs FILE ... or --from-store")
+    try:
+        weights = objectives.parse_weights(args.objectives, args.weights)
+        config = TrainConfig(
+            method=args.method,
+            weights=tuple(weights.items()),
+            unlearn_loss=args.unlearn_loss,
+            retain_loss=args.retain_loss,
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            max_context=args.max_context,
+            seed=args.seed,
+            threads=args.threads,
+        )
+        gate_config = GateConfig(samples=args.gate_samples)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+    file_pairs = load_pair_files(args.pairs)
+    if len(file_pairs) >= MIN_PAIRS_TO_SPLIT:
+        split = split_pairs(file_pairs, seed=args.seed)
+        train_pairs, held_out = split["train"], split["val"] or split["test"]
+    else:
+        train_pairs, held_out = list(file_pairs), list(file_pairs)
+    unlearn_only: list[tuple[str, str, str]] = []
+    retain_texts: list[str] = []
+    record_ids: list[str] = []
+    store = None
+    if args.from_store:
+        from hotfix_engine.store import Store
+
+        store = Store.open(data)
+        stored = from_store(store)
+        train_pairs += stored.pairs
+        held_out += stored.pairs
+        unlearn_only, retain_texts, record_ids = stored.unlearn_only, stored.retain_texts, stored.record_ids
+        if not stored.pairs and not stored.unlearn_only and not file_pairs:
+            store.close()
+            raise DataError("the feedback store holds no rejected or edited suggestions to train on yet")
+
+    loaded = load_model(args.model)
+    training = build_training_data(
+        loaded.tokenizer,
+        train_pairs,
+        unlearn_only=unlearn_only,
+        retain_texts=retain_texts,
+        workspace=[Path(p) for p in args.workspace],
+        retain_windows=config.retain_windows,
+        window_tokens=config.window_tokens,
+        max_context=config.max_context,
+        max_target=config.max_target,
+        seed=config.seed,
+        record_ids=record_ids,
+    )
+    try:
+        outcome = train_and_publish(
+            loaded,
+            training,
+            held_out,
+            config,
+            data_dir=data,
+            publish=args.publish,
+            adapter_base=args.adapter_base,
+            gate_config=gate_config,
+            force=args.force,
+            progress=sys.stderr.isatty(),
+            extra_manifest={"pair_files": [str(p) for p in args.pairs], "from_store": bool(args.from_store)},
+        )
+        if store is not None and outcome.made_current:
+            store.mark_consumed(outcome.version.version, training.record_ids)
+    finally:
+        if store is not None:
+            store.close()
+
+    manifest = outcome.version.manifest
+    if args.json:
+        sys.stdout.write(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        return 0
+    train_metrics = manifest["metrics"]["train"]
+    terms = ", ".join(
+        f"{name} {train_metrics[name + '_first']:.3f} -> {train_metrics[name + '_last']:.3f}"
+        for name in ("learn", "unlearn", "retain")
+        if name + "_first" in train_metrics
+    )
+    state = (
+        "current"
+        if outcome.made_current
+        else ("published, not current" if manifest["published"] else "rejected")
+    )
+    lines = [
+        f"{outcome.version.version} ({config.method}, {len(train_pairs)} pairs, {outcome.result.steps} steps, "
+        f"{manifest['time_s']['total']:.0f} s): {state}",
+        f"  losses: {terms}",
+        f"  gate: {manifest['gate']['reason']}",
+        f"  folder: {outcome.version.path}",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
