@@ -1,0 +1,188 @@
+/**
+ * The extension's settings (`hotfix.*`), validated, and their translation into the server's
+ * initializationOptions. Pure: the editor hands in a getter, so tests need no VS Code.
+ */
+
+export const RECORD_MODES = ['patterns', 'all', 'off'] as const;
+export type RecordMode = (typeof RECORD_MODES)[number];
+
+export const COMPLETION_ITEM_MODES = ['invoke', 'always', 'off'] as const;
+export type CompletionItemMode = (typeof COMPLETION_ITEM_MODES)[number];
+
+export interface HotfixSettings {
+  readonly model: string;
+  readonly dataDir: string;
+  readonly continuousHotfixing: boolean;
+  readonly record: RecordMode;
+  readonly maxNewTokens: number | undefined;
+  readonly temperature: number | undefined;
+  readonly contextTokens: number | undefined;
+  readonly debounceMs: number | undefined;
+  readonly enabledLanguages: readonly string[];
+  readonly completionItems: CompletionItemMode;
+  readonly serverCommand: readonly string[];
+  readonly pythonPath: string;
+}
+
+/** What the server reads at start; only keys the user set are sent, so the server's defaults stay its own. */
+export interface InitializationOptions {
+  model?: string;
+  dataDir?: string;
+  continuousHotfixing: boolean;
+  record: RecordMode;
+  maxNewTokens?: number;
+  temperature?: number;
+  contextTokens?: number;
+  debounceMs?: number;
+}
+
+/** Reads one setting below `hotfix.`; returns undefined when unset. */
+export type SettingGetter = (key: string) => unknown;
+
+/** A problem with one setting: the default is used instead, and the user is told once. */
+export interface SettingProblem {
+  readonly key: string;
+  readonly message: string;
+}
+
+export interface ReadResult {
+  readonly settings: HotfixSettings;
+  readonly problems: readonly SettingProblem[];
+}
+
+/** Settings whose change needs a new server (everything the server or the client's selector reads at start). */
+export const RESTART_KEYS = [
+  'model',
+  'dataDir',
+  'continuousHotfixing',
+  'record',
+  'maxNewTokens',
+  'temperature',
+  'contextTokens',
+  'debounceMs',
+  'enabledLanguages',
+  'server.command',
+  'server.pythonPath',
+] as const;
+
+/** Expands `~` and `${workspaceFolder}` / `${userHome}` in paths the user typed. */
+export function expandPath(value: string, vars: { home: string; workspaceFolder?: string }): string {
+  let out = value.trim();
+  if (out === '~' || out.startsWith('~/')) {
+    out = vars.home + out.slice(1);
+  }
+  out = out.replace(/\$\{userHome\}/g, vars.home);
+  if (vars.workspaceFolder !== undefined) {
+    out = out.replace(/\$\{workspaceFolder\}/g, vars.workspaceFolder);
+  }
+  return out;
+}
+
+export function readSettings(get: SettingGetter): ReadResult {
+  const problems: SettingProblem[] = [];
+
+  const str = (key: string): string => {
+    const v = get(key);
+    if (v === undefined || v === null) return '';
+    if (typeof v !== 'string') {
+      problems.push({ key, message: `hotfix.${key} must be a string; ignoring it.` });
+      return '';
+    }
+    return v.trim();
+  };
+  const bool = (key: string, fallback: boolean): boolean => {
+    const v = get(key);
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'boolean') {
+      problems.push({ key, message: `hotfix.${key} must be true or false; using ${fallback}.` });
+      return fallback;
+    }
+    return v;
+  };
+  const num = (key: string, min: number, max: number, integer: boolean): number | undefined => {
+    const v = get(key);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+      const kind = integer ? 'an integer' : 'a number';
+      problems.push({ key, message: `hotfix.${key} must be ${kind} from ${min} to ${max}; using the server's default.` });
+      return undefined;
+    }
+    return v;
+  };
+  const choice = <T extends string>(key: string, valid: readonly T[], fallback: T): T => {
+    const v = get(key);
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'string' || !(valid as readonly string[]).includes(v)) {
+      problems.push({ key, message: `hotfix.${key} must be one of ${valid.join(', ')}; using ${fallback}.` });
+      return fallback;
+    }
+    return v as T;
+  };
+  const strings = (key: string, fallback: readonly string[]): readonly string[] => {
+    const v = get(key);
+    if (v === undefined || v === null) return fallback;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+      problems.push({ key, message: `hotfix.${key} must be a list of strings; using ${JSON.stringify(fallback)}.` });
+      return fallback;
+    }
+    return v.map((x: string) => x.trim()).filter((x) => x.length > 0);
+  };
+
+  const settings: HotfixSettings = {
+    model: str('model'),
+    dataDir: str('dataDir'),
+    continuousHotfixing: bool('continuousHotfixing', false),
+    record: choice('record', RECORD_MODES, 'patterns'),
+    maxNewTokens: num('maxNewTokens', 1, 4096, true),
+    temperature: num('temperature', 0, 5, false),
+    contextTokens: num('contextTokens', 16, 1_000_000, true),
+    debounceMs: num('debounceMs', 0, 10_000, true),
+    enabledLanguages: strings('enabledLanguages', ['python']),
+    completionItems: choice('completionItems', COMPLETION_ITEM_MODES, 'invoke'),
+    serverCommand: strings('server.command', []),
+    pythonPath: str('server.pythonPath'),
+  };
+  return { settings, problems };
+}
+
+export function toInitializationOptions(
+  s: HotfixSettings,
+  vars: { home: string; workspaceFolder?: string },
+): InitializationOptions {
+  const opts: InitializationOptions = { continuousHotfixing: s.continuousHotfixing, record: s.record };
+  if (s.model) opts.model = looksLikePath(s.model) ? expandPath(s.model, vars) : s.model;
+  if (s.dataDir) opts.dataDir = expandPath(s.dataDir, vars);
+  if (s.maxNewTokens !== undefined) opts.maxNewTokens = s.maxNewTokens;
+  if (s.temperature !== undefined) opts.temperature = s.temperature;
+  if (s.contextTokens !== undefined) opts.contextTokens = s.contextTokens;
+  if (s.debounceMs !== undefined) opts.debounceMs = s.debounceMs;
+  return opts;
+}
+
+/**
+ * Whether a model spec names a local file or folder rather than `embedded:...` or a Hub id `org/name`
+ * (DESIGN.md 3): local specs are absolute, home- or dot-relative, or end in `.gguf`.
+ */
+export function looksLikePath(spec: string): boolean {
+  return (
+    spec.startsWith('/') ||
+    spec.startsWith('~') ||
+    spec.startsWith('./') ||
+    spec.startsWith('../') ||
+    spec.startsWith('${') ||
+    /^[A-Za-z]:[\\/]/.test(spec) ||
+    spec.toLowerCase().endsWith('.gguf')
+  );
+}
+
+/** The documents the client serves: files and unsaved buffers in the enabled languages ("*" = all). */
+export function documentSelector(languages: readonly string[]): { scheme: string; language?: string }[] {
+  const schemes = ['file', 'untitled'];
+  if (languages.includes('*')) return schemes.map((scheme) => ({ scheme }));
+  return languages.flatMap((language) => schemes.map((scheme) => ({ scheme, language })));
+}
+
+/** Whether a configuration change (tested key by key) should restart the server. */
+export function needsRestart(affects: (section: string) => boolean): boolean {
+  return RESTART_KEYS.some((key) => affects(`hotfix.${key}`));
+}

@@ -1,0 +1,223 @@
+import './mocks/install';
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import * as vscode from './mocks/vscode';
+import * as lc from './mocks/languageclient';
+import { activate, deactivate } from '../src/extension';
+import { COMMANDS, HotfixController } from '../src/controller';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hotfix-activation-'));
+
+/** A stand-in interpreter: `-c` is the preflight import check; it prints `stderr` and exits `code`. */
+function fakePython(name: string, code: number, stderr = ''): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, `#!/bin/sh\nprintf '%s' '${stderr}' >&2\nexit ${code}\n`, { mode: 0o755 });
+  return file;
+}
+
+const READY_STATUS = {
+  model: '/models/tiny',
+  modelReady: true,
+  adapter: 'v0002',
+  trainer: { state: 'idle', progress: null, lastResult: { version: 'v0002', published: true } },
+  store: { suggestions: 3, outcomes: 2 },
+};
+
+async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function statusItem(): vscode.StatusItem {
+  return vscode.recorded.statusItems[0];
+}
+
+let controller: HotfixController | undefined;
+
+async function start(settings: Record<string, unknown>): Promise<HotfixController> {
+  vscode.reset(settings);
+  lc.resetClients();
+  lc.answers['hotfix/status'] = READY_STATUS;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  controller = await activate({ subscriptions: [] } as any);
+  return controller;
+}
+
+beforeEach(() => {
+  controller = undefined;
+});
+
+afterEach(async () => {
+  await deactivate();
+});
+
+test('activation registers the commands, starts the client with our options, and shows model and adapter', async () => {
+  const python = fakePython('ok-python', 0);
+  await start({ 'server.pythonPath': python, model: '', record: 'all', maxNewTokens: 24, enabledLanguages: ['python', 'go'] });
+  for (const id of Object.values(COMMANDS)) assert.ok(vscode.commands.registered().includes(id), id);
+  await until(() => lc.clients.length === 1 && statusItem().text.includes('v0002'), 'status');
+  const options = lc.clients[0].clientOptions;
+  assert.deepEqual(options.initializationOptions, { continuousHotfixing: false, record: 'all', maxNewTokens: 24 });
+  assert.deepEqual(
+    options.documentSelector.map((s: { language: string }) => s.language),
+    ['python', 'python', 'go', 'go'],
+  );
+  assert.equal(statusItem().text, '$(sparkle) tiny · v0002');
+  assert.equal(statusItem().command, COMMANDS.showMenu);
+  assert.ok(statusItem().visible);
+  assert.equal(vscode.recorded.errors.length, 0);
+});
+
+test('a burst of settings changes restarts the server once', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python2', 0) });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'first client');
+  vscode.setSetting('maxNewTokens', 10);
+  vscode.setSetting('maxNewTokens', 12);
+  vscode.setSetting('temperature', 0.2);
+  await until(() => lc.clients.length === 2, 'restart', 5000);
+  await new Promise((r) => setTimeout(r, 900));
+  assert.equal(lc.clients.length, 2);
+  assert.equal(lc.clients[0].state, 'disposed');
+  assert.deepEqual(lc.clients[1].clientOptions.initializationOptions, {
+    continuousHotfixing: false,
+    record: 'patterns',
+    maxNewTokens: 12,
+    temperature: 0.2,
+  });
+});
+
+test('a change to trace settings alone does not restart', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python3', 0) });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  vscode.setSetting('trace.server', 'verbose');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(lc.clients.length, 1);
+});
+
+test('a missing interpreter gives an actionable error and no client', async () => {
+  await start({ 'server.pythonPath': path.join(tmp, 'no-such-python') });
+  await until(() => vscode.recorded.errors.length === 1, 'error message');
+  const { message, items } = vscode.recorded.errors[0];
+  assert.match(message, /no-such-python.*was not found/);
+  assert.match(message, /hotfix\.server\.pythonPath/);
+  assert.ok(items.includes('Open Settings'));
+  assert.equal(lc.clients.length, 0);
+  assert.equal(statusItem().text, '$(error) hotfix');
+});
+
+test('an interpreter without hotfix suggests the pip command and can copy it', async () => {
+  const python = fakePython('bare-python', 1, '/usr/bin/python3: No module named hotfix_server');
+  await start({ 'server.pythonPath': python });
+  // Answered before the preflight process ends: the notification's button is clicked.
+  vscode.recorded.errorAnswer = 'Copy Install Command';
+  await until(() => vscode.recorded.errors.length === 1, 'error message');
+  assert.match(vscode.recorded.errors[0].message, /hotfix is not installed for .*bare-python/);
+  assert.match(vscode.recorded.errors[0].message, /-m pip install hotfix/);
+  assert.equal(lc.clients.length, 0);
+  await until(() => vscode.env.clipboard.text !== '', 'clipboard');
+  assert.equal(vscode.env.clipboard.text, `${python} -m pip install hotfix`);
+});
+
+test('a model path that does not exist is reported before starting', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python4', 0), model: path.join(tmp, 'missing-model') });
+  await until(() => vscode.recorded.errors.length === 1, 'error message');
+  assert.match(vscode.recorded.errors[0].message, /hotfix\.model is ".*missing-model", which does not exist/);
+  assert.equal(lc.clients.length, 0);
+});
+
+test('Escape on a shown suggestion hides it and reports hotfix.reject with its id', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python5', 0) });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  const client = lc.clients[0];
+  const uri = vscode.Uri.file('/ws/main.py');
+  const item = { insertText: 'return 1', command: { command: 'hotfix.accept', arguments: ['s-42'] } };
+  const provide = client.clientOptions.middleware.provideInlineCompletionItems;
+  await provide({ uri }, { line: 3, character: 4 }, {}, {}, async () => [item]);
+  vscode.window.activeTextEditor = { document: { uri }, selection: { active: { line: 3, character: 4 } } };
+
+  await vscode.commands.executeCommand(COMMANDS.dismissInline);
+  assert.ok(vscode.recorded.executed.some((e) => e.command === 'editor.action.inlineSuggest.hide'));
+  const rejects = client.requests.filter((r) => r.method === 'workspace/executeCommand');
+  assert.deepEqual(rejects.map((r) => r.params), [{ command: 'hotfix.reject', arguments: ['s-42'] }]);
+
+  // Reported once: a second Escape has nothing of ours to dismiss.
+  await vscode.commands.executeCommand(COMMANDS.dismissInline);
+  assert.equal(client.requests.filter((r) => r.method === 'workspace/executeCommand').length, 1);
+});
+
+test('an accepted suggestion is not rejected by a later Escape', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python6', 0) });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  const client = lc.clients[0];
+  const uri = vscode.Uri.file('/ws/a.py');
+  const mw = client.clientOptions.middleware;
+  await mw.provideInlineCompletionItems({ uri }, { line: 0, character: 0 }, {}, {}, async () => ({
+    items: [{ command: { command: 'hotfix.accept', arguments: ['s-1'] } }],
+  }));
+  await mw.executeCommand('hotfix.accept', ['s-1'], async () => undefined);
+  vscode.window.activeTextEditor = { document: { uri }, selection: { active: { line: 0, character: 8 } } };
+  await vscode.commands.executeCommand(COMMANDS.dismissInline);
+  assert.equal(client.requests.filter((r) => r.method === 'workspace/executeCommand').length, 0);
+});
+
+test('classic completion items run only when invoked, by default', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python7', 0) });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  const mw = lc.clients[0].clientOptions.middleware;
+  let calls = 0;
+  const next = () => {
+    calls += 1;
+    return [];
+  };
+  assert.equal(mw.provideCompletionItem({}, {}, { triggerKind: vscode.CompletionTriggerKind.TriggerCharacter }, {}, next), undefined);
+  assert.equal(calls, 0);
+  mw.provideCompletionItem({}, {}, { triggerKind: vscode.CompletionTriggerKind.Invoke }, {}, next);
+  assert.equal(calls, 1);
+});
+
+test('the status bar menu runs Train now through the server command', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python8', 0) });
+  await until(() => lc.clients.length === 1 && statusItem().text.includes('v0002'), 'status');
+  lc.answers['workspace/executeCommand'] = { started: true };
+  vscode.recorded.quickPickAnswer = 'Train now';
+  await vscode.commands.executeCommand(COMMANDS.showMenu);
+  const sent = lc.clients[0].requests.filter((r) => r.method === 'workspace/executeCommand');
+  assert.deepEqual(sent.map((r) => r.params), [{ command: 'hotfix.train', arguments: [] }]);
+});
+
+test('toggling continuous hotfixing updates the setting and restarts with it', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python9', 0) });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  await vscode.commands.executeCommand(COMMANDS.toggleContinuous);
+  await until(() => lc.clients.length === 2, 'restart', 5000);
+  assert.equal(lc.clients[1].clientOptions.initializationOptions.continuousHotfixing, true);
+});
+
+test('adapterChanged refreshes the status bar', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python10', 0) });
+  await until(() => lc.clients.length === 1 && statusItem().text.includes('v0002'), 'status');
+  lc.answers['hotfix/status'] = { ...READY_STATUS, adapter: 'v0003' };
+  lc.clients[0].notificationHandlers.get('hotfix/adapterChanged')?.({ version: 'v0003' });
+  await until(() => statusItem().text.includes('v0003'), 'new adapter');
+  assert.ok(vscode.recorded.statusMessages.some((m) => m.includes('v0003')));
+});
+
+test('a client that fails to start is reported with the server stderr diagnosis', async () => {
+  vscode.reset();
+  lc.resetClients();
+  lc.startBehaviour.reject = new Error('connection closed');
+  const python = fakePython('ok-python11', 0);
+  vscode.reset({ 'server.pythonPath': python });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  controller = await activate({ subscriptions: [] } as any);
+  await until(() => vscode.recorded.errors.length === 1, 'error message');
+  assert.match(vscode.recorded.errors[0].message, /hotfix: the server stopped/);
+  assert.equal(controller.state.phase, 'failed');
+});

@@ -1,0 +1,106 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  documentSelector,
+  expandPath,
+  looksLikePath,
+  needsRestart,
+  readSettings,
+  toInitializationOptions,
+} from '../src/settings';
+
+const vars = { home: '/home/u', workspaceFolder: '/ws' };
+const from = (values: Record<string, unknown>) => (key: string) => values[key];
+
+test('defaults: python only, patterns recorded, continuous off, nothing else sent', () => {
+  const { settings, problems } = readSettings(from({}));
+  assert.deepEqual(problems, []);
+  assert.deepEqual(settings.enabledLanguages, ['python']);
+  assert.equal(settings.completionItems, 'invoke');
+  assert.deepEqual(toInitializationOptions(settings, vars), { continuousHotfixing: false, record: 'patterns' });
+});
+
+test('every server option is passed through in camelCase', () => {
+  const { settings } = readSettings(
+    from({
+      model: 'embedded:smollm2-135m',
+      dataDir: '~/hotfix-data',
+      continuousHotfixing: true,
+      record: 'all',
+      maxNewTokens: 32,
+      temperature: 0.4,
+      contextTokens: 512,
+      debounceMs: 80,
+    }),
+  );
+  assert.deepEqual(toInitializationOptions(settings, vars), {
+    model: 'embedded:smollm2-135m',
+    dataDir: '/home/u/hotfix-data',
+    continuousHotfixing: true,
+    record: 'all',
+    maxNewTokens: 32,
+    temperature: 0.4,
+    contextTokens: 512,
+    debounceMs: 80,
+  });
+});
+
+test('bad values fall back to the defaults with one message each', () => {
+  const { settings, problems } = readSettings(
+    from({ record: 'everything', maxNewTokens: 0, temperature: 'hot', continuousHotfixing: 'yes', enabledLanguages: 'python' }),
+  );
+  assert.equal(settings.record, 'patterns');
+  assert.equal(settings.maxNewTokens, undefined);
+  assert.equal(settings.temperature, undefined);
+  assert.equal(settings.continuousHotfixing, false);
+  assert.deepEqual(settings.enabledLanguages, ['python']);
+  assert.deepEqual(
+    problems.map((p) => p.key),
+    ['continuousHotfixing', 'record', 'maxNewTokens', 'temperature', 'enabledLanguages'],
+  );
+  assert.match(problems[1].message, /one of patterns, all, off/);
+  assert.match(problems[2].message, /integer from 1 to 4096/);
+});
+
+test('null means unset (the Settings editor clears a number that way)', () => {
+  const { settings, problems } = readSettings(from({ maxNewTokens: null, model: null }));
+  assert.deepEqual(problems, []);
+  assert.equal(settings.maxNewTokens, undefined);
+  assert.equal(settings.model, '');
+});
+
+test('paths: ~ and ${workspaceFolder} expand; hub ids and embedded names stay as they are', () => {
+  assert.equal(expandPath('~/m', vars), '/home/u/m');
+  assert.equal(expandPath('${workspaceFolder}/models/tiny', vars), '/ws/models/tiny');
+  assert.equal(expandPath('${userHome}/x', vars), '/home/u/x');
+  assert.equal(expandPath('~user/x', vars), '~user/x');
+  const model = (m: string) => toInitializationOptions(readSettings(from({ model: m })).settings, vars).model;
+  assert.equal(model('~/m.gguf'), '/home/u/m.gguf');
+  assert.equal(model('Salesforce/codegen-350M-mono'), 'Salesforce/codegen-350M-mono');
+  assert.equal(model('embedded:gemma3-270m'), 'embedded:gemma3-270m');
+});
+
+test('looksLikePath tells local models from hub ids', () => {
+  for (const p of ['/abs/dir', './rel', '../up', '~/m', 'model.GGUF', 'C:\\models\\x', '${workspaceFolder}/m']) {
+    assert.ok(looksLikePath(p), p);
+  }
+  for (const p of ['org/name', 'embedded:gemma3-270m', 'gpt2']) assert.ok(!looksLikePath(p), p);
+});
+
+test('document selector covers files and unsaved buffers; * selects every language', () => {
+  assert.deepEqual(documentSelector(['python']), [
+    { scheme: 'file', language: 'python' },
+    { scheme: 'untitled', language: 'python' },
+  ]);
+  assert.deepEqual(documentSelector(['*', 'python']), [{ scheme: 'file' }, { scheme: 'untitled' }]);
+});
+
+test('restart on server settings, not on trace or completion item mode', () => {
+  const affects = (changed: string) => (section: string) => section === changed;
+  assert.ok(needsRestart(affects('hotfix.model')));
+  assert.ok(needsRestart(affects('hotfix.server.pythonPath')));
+  assert.ok(needsRestart(affects('hotfix.enabledLanguages')));
+  assert.ok(!needsRestart(affects('hotfix.trace.server')));
+  assert.ok(!needsRestart(affects('hotfix.completionItems')));
+  assert.ok(!needsRestart(affects('editor.fontSize')));
+});
