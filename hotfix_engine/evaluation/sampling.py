@@ -82,6 +82,7 @@ def generate_samples(
     seed: int = 0,
     batch_size: int | None = None,
     max_prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
+    stop: Callable[[str], bool] | None = None,
     progress: Progress | None = None,
 ) -> list[list[Sample]]:
     """Sample ``samples`` completions of each prompt, decoding up to ``batch_size`` rows at once.
@@ -110,6 +111,7 @@ def generate_samples(
     results: list[list[Sample | None]] = [[None] * runs for _ in prompts]
     total = len(prompts) * samples
     done = 0
+    stop_ids = None if stop is None else (lambda ids: stop(_decode(tokenizer, ids)))
     batch: list[tuple[int, int, int]] = []
     for position, item in enumerate(items):
         batch.append(item)
@@ -127,10 +129,11 @@ def generate_samples(
             eos=eos,
             pad=pad,
             device=device,
+            stop=stop_ids,
         )
         for (i, start, n), group in zip(batch, outputs, strict=True):
             for j, (ids, finished) in enumerate(group):
-                text = tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+                text = _decode(tokenizer, ids)
                 results[i][start + j] = Sample(text=text, finished=finished, tokens=len(ids))
             done += n * (samples if greedy else 1)
         if progress is not None:
@@ -141,8 +144,16 @@ def generate_samples(
     return results  # type: ignore[return-value]
 
 
+def _decode(tokenizer, ids: list[int]) -> str:
+    return tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+
 def _encode(tokenizer, prompt: str, limit: int) -> list[int]:
     ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+    if not ids:
+        # Unconditional sampling: start from the start-of-text token, or end-of-text without one.
+        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        return [start]
     if len(ids) <= limit:
         return ids
     bos = tokenizer.bos_token_id
@@ -201,6 +212,7 @@ def _decode_batch(
     eos: set[int],
     pad: int,
     device: torch.device,
+    stop: Callable[[list[int]], bool] | None,
 ) -> list[list[tuple[list[int], bool]]]:
     """Read each prompt once, repeat its cache ``repeats`` times, decode all rows to the end."""
     width = max(len(ids) for ids in prompts)
@@ -240,7 +252,10 @@ def _decode_batch(
                 finished[row] = True
             else:
                 tokens_out[row].append(token)
-                keep.append(index)
+                if stop is not None and stop(tokens_out[row]):
+                    finished[row] = True
+                else:
+                    keep.append(index)
         if step == max_new_tokens - 1 or not keep:
             break
         if len(keep) < len(alive):

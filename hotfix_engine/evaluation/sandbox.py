@@ -109,6 +109,9 @@ class SandboxLimits:
             raise ValueError(f"sandbox limits out of range: {self}")
 
 
+DEFAULT_LIMITS = SandboxLimits()
+
+
 @dataclass(frozen=True)
 class RunResult:
     """How one program ended; ``output`` is the tail of its stderr (then stdout) for diagnosis."""
@@ -130,7 +133,7 @@ class RunResult:
 _TAIL = 2000
 
 
-def run_python(code: str, limits: SandboxLimits = SandboxLimits()) -> RunResult:
+def run_python(code: str, limits: SandboxLimits = DEFAULT_LIMITS) -> RunResult:
     """Run ``code`` as a program in a sandboxed child; exit status 0 is "passed"."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hotfix-sandbox-") as folder:
@@ -210,7 +213,7 @@ def _status(returncode: int | None, output: str) -> str:
 
 def run_many(
     programs: Sequence[str],
-    limits: SandboxLimits = SandboxLimits(),
+    limits: SandboxLimits = DEFAULT_LIMITS,
     *,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
