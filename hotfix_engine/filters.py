@@ -6,7 +6,8 @@ import re
 
 from hotfix_engine.pairs import normalize_statement
 
-_REPEATED_CHUNK = re.compile(r"(.{2,24}?)\1{5,}", re.DOTALL)
+# A chunk that starts with a visible character: runs of indentation are not degenerate.
+_REPEATED_CHUNK = re.compile(r"(\S.{1,23}?)\1{5,}", re.DOTALL)
 
 
 def trim_overlap_with_line_after(text: str, line_after: str) -> str:

@@ -40,3 +40,8 @@ def test_suggestion_stops_before_rewriting_the_line_below():
 
 def test_good_suggestion_passes_through():
     assert clean_suggestion("return a + b", "def add(a, b):\n    ", "") == "return a + b"
+
+
+def test_deep_indentation_is_not_degenerate():
+    text = "if item == target:\n            return index"
+    assert clean_suggestion(text, "    for item in items:\n        ", "") == text
