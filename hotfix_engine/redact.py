@@ -103,14 +103,15 @@ def find_sensitive(text: str) -> list[Sensitive]:
         for match in pattern.finditer(text):
             if _ip_ok(match.group()):
                 found.append(Sensitive("ip", match.start(), match.end(), match.group()))
-    # Earlier start wins; at the same start the longer span wins (a key block over a token inside it).
-    found.sort(key=lambda s: (s.start, -s.end))
+    # Where spans overlap, secrets win (``user:pw@host`` is a password, not an address), then the
+    # longer span (a key block over the token inside it).
+    priority = {"secret": 0, "email": 1, "ip": 2}
+    found.sort(key=lambda s: (priority[s.kind], s.start - s.end, s.start))
     kept: list[Sensitive] = []
     for item in found:
-        if kept and item.start < kept[-1].end:
-            continue
-        kept.append(item)
-    return kept
+        if not any(item.start < other.end and other.start < item.end for other in kept):
+            kept.append(item)
+    return sorted(kept, key=lambda s: s.start)
 
 
 def contains_sensitive(text: str, kinds: tuple[str, ...] = KINDS) -> bool:

@@ -371,7 +371,12 @@ class Store:
         if self.record == "off":
             return
         with self._lock:
-            pending = self._pending.pop(out.suggestion_id, None)
+            # An accepted suggestion is edited later: keep it pending until then.
+            pending = (
+                self._pending.pop(out.suggestion_id, None)
+                if out.kind == "edited"
+                else self._pending.get(out.suggestion_id)
+            )
             with self._write() as db:
                 row = db.execute("SELECT * FROM suggestions WHERE id = ?", (out.suggestion_id,)).fetchone()
                 if row is None:

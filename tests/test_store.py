@@ -1,0 +1,347 @@
+"""The feedback store: modes, redaction, training records, durability under kill, concurrent writers,
+and bad input (corrupt, locked, newer, unwritable)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from hotfix_engine import store as store_module
+from hotfix_engine.errors import ConfigError, StoreError
+from hotfix_engine.pairs import BugFixPair
+from hotfix_engine.patterns import Catalogue
+from hotfix_engine.store import (
+    SCHEMA_VERSION,
+    OutcomeRecord,
+    Store,
+    SuggestionRecord,
+    remove_store_files,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+CATALOGUE = Catalogue()
+
+
+def suggestion(
+    sid: str, prefix: str, text: str, suffix: str = "\n", matched: bool | None = None
+) -> SuggestionRecord:
+    matches = tuple(CATALOGUE.check(prefix, text))
+    if matched is not None:
+        assert bool(matches) == matched
+    return SuggestionRecord(
+        sid, time.time(), "python", "file:///w/app.py", prefix, suffix, text, "tiny", "v0001", matches
+    )
+
+
+BUGGY = ("def load(x):\n    ", "if x == None:\n        return {}")
+CLEAN = ("def area(w, h):\n    return ", "w * h")
+
+
+@pytest.fixture
+def store(isolated_home: Path) -> Store:
+    with Store.open(isolated_home) as opened:
+        yield opened
+
+
+def all_bytes(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in folder.iterdir() if p.is_file())
+
+
+def test_open_creates_a_private_wal_store_with_the_current_schema(store: Store, isolated_home: Path) -> None:
+    store.record = "all"
+    assert store.record_suggestion(suggestion("s1", *CLEAN))
+    assert store.path == isolated_home / "store.sqlite3"
+    for name in ("store.sqlite3", "store.sqlite3-wal"):
+        assert (isolated_home / name).stat().st_mode & 0o777 == 0o600
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+
+
+def test_patterns_mode_keeps_only_matching_suggestions(store: Store) -> None:
+    assert store.record_suggestion(suggestion("bug", *BUGGY, matched=True))
+    assert not store.record_suggestion(suggestion("clean", *CLEAN, matched=False))
+    store.record_outcome(OutcomeRecord("bug", "rejected", "dismissed"))
+    store.record_outcome(OutcomeRecord("clean", "accepted", "command"))
+    assert store.counts() | {} == {
+        "suggestions": 1, "outcomes": 1, "accepted": 0, "rejected": 1, "edited": 0,
+        "pairs": 0, "edit_pairs": 0, "consumed": 0,
+    }  # fmt: skip
+
+
+def test_all_mode_keeps_everything_and_off_keeps_nothing(isolated_home: Path) -> None:
+    with Store.open(isolated_home, record="all") as store:
+        assert store.record_suggestion(suggestion("clean", *CLEAN))
+        store.record_outcome(OutcomeRecord("clean", "accepted", "typed"))
+        store.record = "off"
+        assert not store.record_suggestion(suggestion("bug", *BUGGY))
+        store.record_outcome(OutcomeRecord("clean", "rejected", "superseded"))
+        store.record_outcome(OutcomeRecord("bug", "edited", "edited", final_text="    if x is None:"))
+        assert store.counts()["suggestions"] == 1
+        assert store.counts()["outcomes"] == 1
+
+
+def test_unknown_record_mode_lists_the_valid_ones(isolated_home: Path) -> None:
+    with pytest.raises(ConfigError, match="valid: patterns, all, off"):
+        Store.open(isolated_home, record="everything")
+
+
+def test_edit_of_an_unrecorded_suggestion_still_becomes_a_pair(store: Store) -> None:
+    rec = suggestion("e1", "def total(xs):\n    return ", "sum(xs) + 1\n", matched=False)
+    assert not store.record_suggestion(rec)
+    store.record_outcome(OutcomeRecord("e1", "accepted", "command"))
+    store.record_outcome(OutcomeRecord("e1", "edited", "edited", final_text="    return sum(xs)"))
+    (stored,) = store.pairs()
+    assert stored.origin == "edit"
+    assert stored.pair.prefix == "def total(xs):\n"
+    assert (stored.pair.buggy, stored.pair.fixed) == ("    return sum(xs) + 1", "    return sum(xs)")
+    assert stored.pair.pattern == "reduce_expression"
+    assert store.counts()["edited"] == 1
+
+
+def test_edit_pair_picks_the_line_the_user_changed(store: Store) -> None:
+    store.record = "all"
+    text = "a = load()\n    b = a.count(x)\n    return b"
+    store.record_suggestion(suggestion("m1", "def f(x):\n    ", text))
+    store.record_outcome(OutcomeRecord("m1", "edited", "edited", final_text="b = a.count(y)"))
+    (stored,) = store.pairs()
+    assert stored.pair.prefix == "def f(x):\n    a = load()\n"
+    assert (stored.pair.buggy, stored.pair.fixed) == ("    b = a.count(x)", "    b = a.count(y)")
+    assert stored.pair.suffix.startswith("    return b")
+
+
+def test_nothing_is_written_unredacted(store: Store, isolated_home: Path) -> None:
+    store.record = "all"
+    prefix = 'ADMIN = "root@intra.example.net"\nHOST = "10.9.8.7"\ndef connect():\n    '
+    store.record_suggestion(suggestion("r1", prefix, 'password = "correct-horse-battery"'))
+    store.record_outcome(
+        OutcomeRecord("r1", "edited", "edited", final_text='    password = os.environ["PW"]')
+    )
+    store.close()
+    raw = all_bytes(isolated_home)
+    for secret in (b"root@intra.example.net", b"10.9.8.7", b"correct-horse-battery"):
+        assert secret not in raw
+    with Store.open(isolated_home) as reopened:
+        (stored,) = reopened.pairs()
+        assert '"<EMAIL>"' in stored.pair.prefix and '"<IP>"' in stored.pair.prefix
+        assert stored.pair.buggy == '    password = "<SECRET>"'
+
+
+def test_training_records_sort_outcomes_into_learn_unlearn_retain(store: Store) -> None:
+    store.record = "all"
+    store.record_suggestion(suggestion("fixable", *BUGGY))
+    store.record_outcome(OutcomeRecord("fixable", "rejected", "diverged"))
+    secret_rec = suggestion(
+        "nofix", "def hash_pw(password):\n    return ", "hashlib.md5(password.encode()).hexdigest()"
+    )
+    assert secret_rec.matches and secret_rec.matches[0].fix is None
+    store.record_suggestion(secret_rec)
+    store.record_outcome(OutcomeRecord("nofix", "rejected", "superseded"))
+    store.record_suggestion(suggestion("moved-on", "x = ", "compute()"))
+    store.record_outcome(OutcomeRecord("moved-on", "rejected", "superseded"))
+    store.record_suggestion(suggestion("dismissed", "y = ", "compute()"))
+    store.record_outcome(OutcomeRecord("dismissed", "rejected", "dismissed"))
+    store.record_suggestion(suggestion("good", *CLEAN))
+    store.record_outcome(OutcomeRecord("good", "accepted", "command"))
+    store.add_pairs(
+        [BugFixPair(prefix="", buggy="n ^= n - 1", fixed="n &= n - 1", id="bitcount")], origin="mined"
+    )
+
+    records = store.training_records()
+    assert [(p.origin, p.record_id) for p in records.pairs] == [
+        ("mined", "pair:bitcount"),
+        ("rule", "suggestion:fixable"),
+    ]
+    rule_pair = records.pairs[1].pair
+    assert (rule_pair.prefix, rule_pair.buggy, rule_pair.fixed) == (
+        "def load(x):\n",
+        "    if x == None:",
+        "    if x is None:",
+    )
+    assert [t.record_id for t in records.unlearn_only] == ["suggestion:nofix", "suggestion:dismissed"]
+    assert [(t.prefix, t.text) for t in records.retain] == [CLEAN]
+
+    store.mark_consumed("v0002", ["pair:bitcount", "suggestion:good", "suggestion:nofix"])
+    later = store.training_records(not_consumed_by="v0002")
+    assert [p.record_id for p in later.pairs] == ["suggestion:fixable"]
+    assert [t.record_id for t in later.unlearn_only] == ["suggestion:dismissed"]
+    assert later.retain == []
+    assert len(store.training_records(not_consumed_by="v0003").pairs) == 2
+    assert store.counts()["consumed"] == 3
+
+
+def test_add_pairs_is_idempotent(store: Store) -> None:
+    pair = BugFixPair(prefix="", buggy="a < b", fixed="a <= b")
+    assert store.add_pairs([pair, pair], origin="file:x") == 1
+    assert store.add_pairs([pair], origin="file:x") == 0
+
+
+def test_purge_removes_rows_and_their_bytes(store: Store, isolated_home: Path) -> None:
+    marker = "def very_distinctive_function_name_xyz(x):\n    "
+    store.record_suggestion(suggestion("p1", marker, "if x == None:\n        pass"))
+    store.add_pairs([BugFixPair(prefix=marker, buggy="a = 1", fixed="a = 2")], origin="mined")
+    store.purge()
+    assert set(store.counts().values()) == {0}
+    assert b"very_distinctive_function_name_xyz" not in all_bytes(isolated_home)
+    assert store.record_suggestion(suggestion("p2", *BUGGY))
+
+
+def test_export_writes_pair_json_lines(store: Store) -> None:
+    store.add_pairs([BugFixPair(prefix="p\n", buggy="a = 1", fixed="a = 2", id="one")], origin="mined")
+    out = io.StringIO()
+    assert store.export_pairs(out) == 1
+    data = json.loads(out.getvalue())
+    assert (data["id"], data["buggy"], data["fixed"], data["origin"]) == ("one", "a = 1", "a = 2", "mined")
+
+
+def test_corrupt_store_is_reported_and_left_untouched(isolated_home: Path) -> None:
+    isolated_home.mkdir(parents=True)
+    path = isolated_home / "store.sqlite3"
+    path.write_bytes(b"garbage, not a database " * 200)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="corrupt or not a hotfix store"):
+        Store.open(isolated_home)
+    assert path.read_bytes() == before
+    assert remove_store_files(isolated_home) == [path]
+    Store.open(isolated_home).close()
+
+
+def test_newer_schema_is_refused(isolated_home: Path) -> None:
+    Store.open(isolated_home).close()
+    db = sqlite3.connect(isolated_home / "store.sqlite3")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this hotfix"):
+        Store.open(isolated_home)
+
+
+def test_unwritable_data_folder_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot create the store"):
+        Store.open(blocker / "data")
+
+
+def test_locked_store_times_out_with_a_store_error(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store._db.execute("PRAGMA busy_timeout = 100")
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            store.record_suggestion(suggestion("l1", *BUGGY))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.record_suggestion(suggestion("l1", *BUGGY))
+
+
+def test_closed_store_raises(isolated_home: Path) -> None:
+    store = Store.open(isolated_home)
+    store.close()
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.counts()
+
+
+def test_schema_is_migrated_from_an_empty_file(isolated_home: Path) -> None:
+    isolated_home.mkdir(parents=True)
+    sqlite3.connect(isolated_home / "store.sqlite3").close()
+    with Store.open(isolated_home) as store:
+        assert store.counts()["pairs"] == 0
+    db = sqlite3.connect(isolated_home / "store.sqlite3")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS)
+    db.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from hotfix_engine.store import Store, SuggestionRecord, OutcomeRecord
+    from hotfix_engine.patterns import PatternMatch
+
+    folder, name, count, mode = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    match = (PatternMatch("none-comparison", "rule", "buggy", 0, "m", "    if x is None:"),)
+    store = Store.open(folder, record="patterns")
+    if mode == "hold":
+        # Commit some events, then stop inside an open transaction until killed.
+        for i in range(count):
+            store.record_suggestion(SuggestionRecord(f"{name}-{i}", time.time(), "python", "u", "p", "", "if x == None:", "m", None, match))
+        db = store._db
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO pairs VALUES ('half', 0, 'p', 'b', 'f', '', 's', '', '', 'o', NULL)")
+        print("holding", flush=True)
+        time.sleep(60)
+    else:
+        for i in range(count):
+            sid = f"{name}-{i}"
+            store.record_suggestion(SuggestionRecord(sid, time.time(), "python", "u", "p", "", "if x == None:", "m", None, match))
+            store.record_outcome(OutcomeRecord(sid, "rejected", "dismissed"))
+            if mode == "loop" and i == 0:
+                print("writing", flush=True)
+        print("done", flush=True)
+    """
+)
+
+
+def start_writer(folder: Path, name: str, count: int, mode: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(folder), name, str(count), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_writer_killed_mid_transaction_loses_only_that_event(isolated_home: Path) -> None:
+    writer = start_writer(isolated_home, "k", 5, "hold")
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "holding"
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait(timeout=30)
+    with Store.open(isolated_home) as store:
+        assert store.counts()["suggestions"] == 5
+        assert store.pairs() == []
+        assert store.record_suggestion(suggestion("after", *BUGGY))
+    db = sqlite3.connect(isolated_home / "store.sqlite3")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+
+
+def test_writer_killed_at_a_random_moment_leaves_a_sound_store(isolated_home: Path) -> None:
+    writer = start_writer(isolated_home, "r", 100000, "loop")
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+        time.sleep(0.3)
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait(timeout=30)
+    with Store.open(isolated_home) as store:
+        counts = store.counts()
+    assert counts["suggestions"] >= 1
+    # Each suggestion and its outcome are separate events: the kill may fall between them, no worse.
+    assert counts["suggestions"] - 1 <= counts["outcomes"] <= counts["suggestions"]
+
+
+def test_two_writer_processes_at_once(isolated_home: Path) -> None:
+    Store.open(isolated_home).close()
+    writers = [start_writer(isolated_home, name, 60, "all") for name in ("a", "b")]
+    outputs = [w.communicate(timeout=120)[0] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0]
+    assert all(out.strip().endswith("done") for out in outputs)
+    with Store.open(isolated_home) as store:
+        counts = store.counts()
+    assert (counts["suggestions"], counts["rejected"]) == (120, 120)
