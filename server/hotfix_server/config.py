@@ -1,0 +1,167 @@
+"""The server's settings: a frozen, defaulted dataclass tree read from the client's camelCase options.
+
+``initializationOptions`` and ``workspace/didChangeConfiguration`` carry the same flat keys as the
+VS Code settings ``hotfix.*`` (DESIGN.md 4). Unknown keys are ignored, so newer clients work with
+older servers; a bad value keeps its previous (at first, default) value and is reported once, so a
+typo in a setting never stops completions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotfix_engine.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+RECORD_MODES = ("patterns", "all", "off")
+
+
+def _wire(key: str) -> Any:
+    """Field metadata naming the camelCase key that sets the field."""
+    return {"wire": key}
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class CompletionConfig:
+    """How suggestions are generated."""
+
+    # 64 tokens covers a long statement; more makes every suggestion slower on a CPU.
+    max_new_tokens: int = field(default=64, metadata=_wire("maxNewTokens"))
+    # Greedy by default: a suggestion should not change when the user asks twice.
+    temperature: float = field(default=0.0, metadata=_wire("temperature"))
+    # The prompt window; 1536 keeps the first token under a second on two CPU cores.
+    context_tokens: int = field(default=1536, metadata=_wire("contextTokens"))
+    # Clients that ask on every keystroke would otherwise queue a generation per character.
+    debounce_ms: int = field(default=75, metadata=_wire("debounceMs"))
+
+    def __post_init__(self) -> None:
+        _check_range("maxNewTokens", self.max_new_tokens, 1, 1024)
+        _check_range("temperature", self.temperature, 0.0, 2.0)
+        _check_range("contextTokens", self.context_tokens, 16, 32768)
+        _check_range("debounceMs", self.debounce_ms, 0, 10000)
+
+
+@dataclass(frozen=True)
+class OutcomeConfig:
+    """When the server decides what became of a suggestion."""
+
+    # A suggestion nobody acted on within this time was ignored: rejected as "expired".
+    expiry_s: float = field(default=30.0, metadata=_wire("suggestionExpirySeconds"))
+    # An accepted line changed into another statement within this time is the user's own fix.
+    edit_window_s: float = field(default=60.0, metadata=_wire("editWindowSeconds"))
+
+    def __post_init__(self) -> None:
+        _check_range("suggestionExpirySeconds", self.expiry_s, 0.1, 86400.0)
+        _check_range("editWindowSeconds", self.edit_window_s, 0.1, 86400.0)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything a client can set; every field has a default."""
+
+    # None means the engine's default model (the embedded Gemma 3 270M).
+    model: str | None = field(default=None, metadata=_wire("model"))
+    # None means $HOTFIX_HOME, else $XDG_DATA_HOME/hotfix.
+    data_dir: str | None = field(default=None, metadata=_wire("dataDir"))
+    # Training in the background is opt-in: it costs CPU the user may need.
+    continuous_hotfixing: bool = field(default=False, metadata=_wire("continuousHotfixing"))
+    # Only events that match a known pattern are kept by default: we do not hoard users' code.
+    record: str = field(default="patterns", metadata=_wire("record"))
+    completion: CompletionConfig = field(default_factory=CompletionConfig)
+    outcomes: OutcomeConfig = field(default_factory=OutcomeConfig)
+
+    def __post_init__(self) -> None:
+        if self.record not in RECORD_MODES:
+            raise ConfigError(f"record must be one of {', '.join(RECORD_MODES)}, not {self.record!r}")
+        for name in ("model", "data_dir"):
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise ConfigError(f"{_wire_name(self, name)} must not be empty")
+
+
+def _wire_name(obj: object, name: str) -> str:
+    return next(f.metadata["wire"] for f in dataclasses.fields(obj) if f.name == name)  # type: ignore[arg-type]
+
+
+def _coerce(value: Any, annotation: str, key: str) -> Any:
+    """Check a JSON value against a field's annotation; JSON has no int/float/bool distinction we can trust."""
+    if annotation == "str | None":
+        if value is None or isinstance(value, str):
+            return value
+        raise ConfigError(f"{key} must be a string or null, not {value!r}")
+    if annotation == "str":
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key} must be a string, not {value!r}")
+    if annotation == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, not {value!r}")
+    if annotation == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key} must be a whole number, not {value!r}")
+    if annotation == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key} must be a number, not {value!r}")
+    raise AssertionError(f"unsupported annotation {annotation}")
+
+
+def _apply(node: Any, raw: Mapping[str, Any], problems: list[str]) -> Any:
+    """A copy of ``node`` with every valid value from ``raw`` set, recursing into sub-sections."""
+    for f in dataclasses.fields(node):
+        current = getattr(node, f.name)
+        if dataclasses.is_dataclass(current):
+            node = dataclasses.replace(node, **{f.name: _apply(current, raw, problems)})
+            continue
+        key = f.metadata["wire"]
+        if key not in raw:
+            continue
+        try:
+            value = _coerce(raw[key], str(f.type), key)
+            node = dataclasses.replace(node, **{f.name: value})
+        except ConfigError as exc:
+            problems.append(f"{exc}; keeping {current!r}")
+    return node
+
+
+def wire_keys(node: Any = None) -> list[str]:
+    """Every camelCase key the server understands."""
+    node = ServerConfig() if node is None else node
+    keys: list[str] = []
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        keys.extend(wire_keys(value) if dataclasses.is_dataclass(value) else [f.metadata["wire"]])
+    return keys
+
+
+def parse_config(raw: Any, base: ServerConfig | None = None) -> tuple[ServerConfig, list[str]]:
+    """Read client options on top of ``base``; returns the config and one line per rejected value.
+
+    VS Code sends its settings section as ``{"hotfix": {...}}``; other clients send the keys bare.
+    """
+    base = base or ServerConfig()
+    if raw is None:
+        return base, []
+    if isinstance(raw, Mapping) and isinstance(raw.get("hotfix"), Mapping):
+        raw = raw["hotfix"]
+    if not isinstance(raw, Mapping):
+        return base, [f"settings must be an object, not {type(raw).__name__}; using the previous ones"]
+    unknown = sorted(set(raw) - set(wire_keys()))
+    if unknown:
+        log.debug("ignoring unknown settings: %s", ", ".join(map(str, unknown)))
+    problems: list[str] = []
+    return _apply(base, raw, problems), problems

@@ -1,0 +1,231 @@
+"""What one server process holds besides the protocol: model, engine, store, patterns and tracker.
+
+The model loads on a background thread; until it is ready ``backend`` is None and requests get an
+empty answer. Everything else lives on the event loop's thread (the store's SQLite connection
+included), so no locks are needed. A failing part (store, pattern check) is logged and left out;
+it never takes completions down with it.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hotfix_engine import __version__
+from hotfix_engine.adapters import AdapterRegistry
+from hotfix_engine.completion import Completion, CompletionEngine, CompletionRequest
+from hotfix_engine.errors import HotfixError
+from hotfix_engine.outcomes import OutcomeTracker
+from hotfix_engine.paths import data_dir as resolve_data_dir
+from hotfix_engine.patterns import Catalogue, PatternMatch
+from hotfix_engine.store import OutcomeRecord, Store, SuggestionRecord
+from hotfix_engine.trainer_status import read_status
+from hotfix_server.config import ServerConfig
+
+log = logging.getLogger(__name__)
+
+# Outcomes may arrive a minute after their suggestion; older suggestions are no longer needed.
+RECENT_SUGGESTIONS = 512
+
+
+@dataclass
+class GenerationStats:
+    """Counters behind ``hotfix/status``'s ``generations``: how requests ended."""
+
+    completed: int = 0  # a suggestion was returned
+    empty: int = 0  # the model's text was filtered out, or the document changed meanwhile
+    cancelled: int = 0  # stopped by $/cancelRequest or a newer request for the same document
+    stopped_within_one_step: int = 0  # cancelled generations that ran at most one step after the cancel
+    max_steps_after_cancel: int = 0
+    failed: int = 0  # the engine raised
+    steps_after_cancel: list[int] = field(default_factory=list, repr=False)
+
+    def cancelled_after(self, steps: int) -> None:
+        self.cancelled += 1
+        self.stopped_within_one_step += steps <= 1
+        self.max_steps_after_cancel = max(self.max_steps_after_cancel, steps)
+        self.steps_after_cancel.append(steps)
+        del self.steps_after_cancel[:-1000]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "completed": self.completed,
+            "empty": self.empty,
+            "cancelled": self.cancelled,
+            "stoppedWithinOneStep": self.stopped_within_one_step,
+            "maxStepsAfterCancel": self.max_steps_after_cancel,
+            "failed": self.failed,
+        }
+
+
+@dataclass
+class Backend:
+    """A loaded model ready to serve, with what depends on its key."""
+
+    engine: CompletionEngine
+    registry: AdapterRegistry
+    catalogue: Catalogue | None
+
+    @property
+    def device(self) -> str:
+        return str(self.engine.loaded.device)
+
+
+def load_backend(config: ServerConfig, progress: Callable[[str], None]) -> Backend:
+    """Load the model, its current adapter and the pattern catalogue (slow: a background thread)."""
+    from hotfix_engine.models import load_model
+
+    data = resolve_data_dir(config.data_dir)
+    loaded = load_model(config.model, progress=progress)
+    engine = CompletionEngine(loaded)
+    registry = AdapterRegistry(data, loaded.key)
+    try:
+        current = registry.current()
+        if current is not None:
+            progress(f"activating adapter {current.version}")
+            engine.swap_adapter(current.path, current.version).result()
+    except HotfixError as exc:
+        log.warning("running the base model: %s", exc)
+    progress("loading the known bug patterns")
+    try:
+        catalogue: Catalogue | None = Catalogue.load(data)
+    except (HotfixError, OSError) as exc:
+        log.warning("pattern matching is off: %s", exc)
+        catalogue = None
+    return Backend(engine, registry, catalogue)
+
+
+class Runtime:
+    """The state behind the handlers."""
+
+    def __init__(self) -> None:
+        self.config = ServerConfig()
+        self.backend: Backend | None = None
+        self.model_error: str | None = None
+        self.store: Store | None = None
+        self.store_error: str | None = None
+        self.tracker = OutcomeTracker()
+        self.stats = GenerationStats()
+        self._recent: collections.OrderedDict[str, SuggestionRecord] = collections.OrderedDict()
+
+    @property
+    def data_dir(self) -> Path:
+        return resolve_data_dir(self.config.data_dir)
+
+    def configure(self, config: ServerConfig) -> None:
+        self.config = config
+        self.tracker.expiry_s = config.outcomes.expiry_s
+        self.tracker.edit_window_s = config.outcomes.edit_window_s
+
+    def open_store(self) -> str | None:
+        """(Re)open the store for the configured folder and record mode; the error line on failure."""
+        self.close_store()
+        try:
+            self.store = Store.open(self.data_dir, record=self.config.record)
+            self.store_error = None
+        except HotfixError as exc:
+            self.store_error = str(exc)
+            log.error("feedback is not recorded: %s", exc)
+        return self.store_error
+
+    def close_store(self) -> None:
+        if self.store is not None:
+            self.record(self.tracker.flush())
+            self.store.close()
+            self.store = None
+
+    def check(self, request: CompletionRequest, text: str) -> tuple[PatternMatch, ...]:
+        catalogue = self.backend.catalogue if self.backend else None
+        if catalogue is None:
+            return ()
+        try:
+            return tuple(catalogue.check(request.prefix, text))
+        except Exception:
+            log.exception("pattern check failed; the suggestion is kept without matches")
+            return ()
+
+    def shown(
+        self, suggestion_id: str, uri: str, request: CompletionRequest, completion: Completion
+    ) -> SuggestionRecord:
+        """Remember and record a suggestion that is being returned to the client."""
+        record = SuggestionRecord(
+            id=suggestion_id,
+            created=time.time(),
+            language=request.language,
+            uri=uri,
+            prefix=request.prefix,
+            suffix=request.suffix,
+            text=completion.text,
+            model=completion.model,
+            adapter=completion.adapter,
+            matches=self.check(request, completion.text),
+        )
+        self._recent[suggestion_id] = record
+        while len(self._recent) > RECENT_SUGGESTIONS:
+            self._recent.popitem(last=False)
+        if self.store is not None:
+            try:
+                self.store.record_suggestion(record)
+            except HotfixError as exc:
+                log.error("could not record a suggestion: %s", exc)
+        return record
+
+    def record(self, outcomes: Iterable[OutcomeRecord]) -> None:
+        """Store outcomes; the pair an edit yields also teaches the pattern matcher at once."""
+        for outcome in outcomes:
+            log.info("suggestion %s: %s (%s)", outcome.suggestion_id, outcome.kind, outcome.reason)
+            if self.store is None:
+                continue
+            try:
+                if outcome.kind == "edited" and outcome.suggestion_id in self._recent:
+                    # The store forgets a suggestion it did not keep once its acceptance is recorded;
+                    # offering it again lets the edit pair be built from it.
+                    self.store.record_suggestion(self._recent[outcome.suggestion_id])
+                self.store.record_outcome(outcome)
+                if outcome.kind == "edited":
+                    self._learn_edit(self.store, outcome.suggestion_id)
+            except HotfixError as exc:
+                log.error("could not record an outcome: %s", exc)
+
+    def _learn_edit(self, store: Store, suggestion_id: str) -> None:
+        catalogue = self.backend.catalogue if self.backend else None
+        if catalogue is None:
+            return
+        for stored in store.pairs("edit"):
+            if stored.pair.id == f"edit-{suggestion_id}":
+                catalogue.add_pair(stored.pair, source="edit")
+                log.info(
+                    "learnt an edit pair: %r -> %r", stored.pair.buggy.strip(), stored.pair.fixed.strip()
+                )
+
+    def status(self, trainer_running: bool) -> dict[str, Any]:
+        """The content of ``hotfix/status`` (the same as ``hotfix status --json``)."""
+        backend = self.backend
+        store_counts = None
+        if self.store is not None:
+            try:
+                store_counts = self.store.counts()
+            except HotfixError as exc:
+                log.error("could not count the store: %s", exc)
+        return {
+            "model": backend.engine.loaded.spec if backend else self.config.model,
+            "modelKey": backend.engine.model_key if backend else None,
+            "modelReady": backend is not None,
+            "modelError": self.model_error,
+            "device": backend.device if backend else None,
+            "adapter": backend.engine.adapter_version if backend else None,
+            "record": self.config.record,
+            "dataDir": str(self.data_dir),
+            "store": store_counts,
+            "storeError": self.store_error,
+            "trainer": read_status(self.data_dir),
+            "trainerRunning": trainer_running,
+            "continuousHotfixing": self.config.continuous_hotfixing,
+            "generations": self.stats.as_dict(),
+            "version": __version__,
+        }

@@ -1,0 +1,446 @@
+"""The language server: thin LSP handlers over the runtime (DESIGN.md sections 2 and 4).
+
+Generation never runs on pygls's thread pool (its stdin reader lives there) nor in ``@thread``
+handlers (they cannot be stopped): the async handlers await the engine's own inference thread, and
+``$/cancelRequest`` or a newer request for the same document sets the generation's cancel token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Coroutine
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+
+from hotfix_engine import __version__
+from hotfix_engine.errors import Cancelled, HotfixError
+from hotfix_engine.models import DEFAULT_MODEL
+from hotfix_server import translate
+from hotfix_server.config import ServerConfig, parse_config
+from hotfix_server.lifeline import watch_parent
+from hotfix_server.progress import ServerProgress
+from hotfix_server.runtime import Backend, Runtime, load_backend
+from hotfix_server.scheduler import DocumentScheduler
+from hotfix_server.training import TrainerProcess
+from hotfix_server.watch import AdapterWatcher
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.5  # how often outcome timeouts (expiry, edit windows) are applied
+
+
+class HotfixProtocol(LanguageServerProtocol):
+    """Answers a request whose parameters do not parse with an error, instead of leaving it unanswered."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if "id" in data and "method" in data:
+                self._send_response(data["id"], error=exc.to_response_error())
+            return _ANSWERED
+
+    def handle_message(self, message: Any) -> None:
+        if message is _ANSWERED:
+            return
+        super().handle_message(message)
+
+
+_ANSWERED = object()
+
+
+class HotfixServer(LanguageServer):
+    """Serves suggestions and watches what becomes of them."""
+
+    def __init__(self, defaults: ServerConfig | None = None) -> None:
+        super().__init__("hotfix", __version__, protocol_cls=HotfixProtocol)
+        self.defaults = defaults or ServerConfig()
+        self.runtime = Runtime()
+        self.runtime.configure(self.defaults)
+        self.scheduler = DocumentScheduler()
+        self.trainer = TrainerProcess()
+        self._loader = ThreadPoolExecutor(1, thread_name_prefix="hotfix-loader")
+        self._background: set[asyncio.Future[Any]] = set()
+        self._watcher: AdapterWatcher | None = None
+        self._adapter_lock: asyncio.Lock | None = None
+        self._progress_supported = False
+        self._loads = 0
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # Lifecycle --------------------------------------------------------------------------------
+
+    def on_initialize(self, params: types.InitializeParams) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._configure(params.initialization_options)
+        window = params.capabilities.window
+        self._progress_supported = bool(window and window.work_done_progress)
+        if params.process_id:
+            self._spawn(watch_parent(params.process_id, self.die))
+
+    def on_initialized(self, params: types.InitializedParams) -> None:
+        error = self.runtime.open_store()
+        if error:
+            self._tell(f"hotfix: feedback is not recorded: {error}", types.MessageType.Error)
+        self._spawn(self._load())
+        self._spawn(self._tick())
+
+    def close(self) -> None:
+        """Stop everything and save the outcomes decided so far (shutdown, or the editor died)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.scheduler.cancel_all()
+        self.trainer.stop()
+        if self._watcher is not None:
+            self._watcher.stop()
+        for task in self._background:
+            task.cancel()
+        self.runtime.close_store()
+        if self.runtime.backend is not None:
+            self.runtime.backend.engine.close()
+
+    def die(self) -> None:
+        self.close()
+        logging.shutdown()
+        os._exit(1)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+
+    def _tell(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
+        log.warning("%s", message)
+        self.window_show_message(translate.show_message(message, kind))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # pygls would show every malformed message to the user; a client's bug is for the log.
+        log.error("protocol error (%s): %s", getattr(source, "__name__", source), error)
+
+    # Configuration ----------------------------------------------------------------------------
+
+    def _configure(self, raw: Any) -> ServerConfig:
+        """Apply client settings; bad values keep their previous value and are reported once."""
+        config, problems = parse_config(raw, self.runtime.config)
+        if problems:
+            self._tell("hotfix: ignored invalid settings: " + "; ".join(problems))
+        self.runtime.configure(config)
+        return config
+
+    async def on_did_change_configuration(self, params: types.DidChangeConfigurationParams) -> None:
+        settings = params.settings
+        workspace = self.client_capabilities.workspace
+        if settings is None and workspace is not None and workspace.configuration:
+            items = [types.ConfigurationItem(section="hotfix")]
+            settings = (await self.workspace_configuration_async(types.ConfigurationParams(items=items)))[0]
+        before = self.runtime.config
+        after = self._configure(settings)
+        if (after.data_dir, after.record) != (before.data_dir, before.record):
+            error = self.runtime.open_store()
+            if error:
+                self._tell(f"hotfix: feedback is not recorded: {error}", types.MessageType.Error)
+        if (after.model, after.data_dir) != (before.model, before.data_dir):
+            self._spawn(self._load())
+
+    # Model ------------------------------------------------------------------------------------
+
+    async def _load(self) -> None:
+        """Load (or reload) the model in the background; requests meanwhile get empty answers."""
+        self._loads += 1
+        load = self._loads
+        config = self.runtime.config
+        progress = ServerProgress(self, "hotfix: loading the model", self._progress_supported)
+        await progress.begin(config.model or DEFAULT_MODEL)
+        loop = asyncio.get_running_loop()
+        try:
+            backend = await loop.run_in_executor(self._loader, load_backend, config, progress.report)
+        except Exception as exc:  # a model that does not load must not take the server down
+            if not isinstance(exc, HotfixError):
+                log.exception("loading the model failed")
+            self.runtime.model_error = str(exc)
+            progress.end(f"failed: {exc}")
+            self._tell(f"hotfix: the model could not be loaded: {exc}", types.MessageType.Error)
+            return
+        if load != self._loads or self._closed:  # a newer configuration asked for another model
+            backend.engine.close()
+            return
+        previous, self.runtime.backend = self.runtime.backend, backend
+        self.runtime.model_error = None
+        if previous is not None:
+            loop.run_in_executor(self._loader, previous.engine.close)
+        self._watch_adapters(backend)
+        progress.end(f"ready: {backend.engine.loaded.spec} on {backend.device}")
+
+    def _watch_adapters(self, backend: Backend) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+        loop = asyncio.get_running_loop()
+
+        def changed() -> None:  # on watchdog's thread
+            loop.call_soon_threadsafe(lambda: self._spawn(self._sync_adapter()))
+
+        try:
+            self._watcher = AdapterWatcher(backend.registry.root, changed)
+            self._watcher.start()
+        except OSError as exc:
+            log.error("adapters will not hot-swap: cannot watch %s: %s", backend.registry.root, exc)
+
+    async def _sync_adapter(self) -> None:
+        """Make the engine run the adapter the ``current`` pointer names, and tell the client."""
+        backend = self.runtime.backend
+        if backend is None:
+            return
+        self._adapter_lock = self._adapter_lock or asyncio.Lock()
+        async with self._adapter_lock:
+            try:
+                current = backend.registry.current()
+                version = current.version if current else None
+                if version == backend.engine.adapter_version:
+                    return
+                await asyncio.wrap_future(
+                    backend.engine.swap_adapter(current.path if current else None, version)
+                )
+            except HotfixError as exc:
+                self._tell(f"hotfix: keeping adapter {backend.engine.adapter_version or 'none'}: {exc}")
+                return
+        log.info("adapter now %s", version or "none (base model)")
+        self.protocol.notify(translate.ADAPTER_CHANGED, {"version": version})
+
+    # Documents and outcomes -------------------------------------------------------------------
+
+    def on_did_open(self, params: types.DidOpenTextDocumentParams) -> None:
+        log.debug("opened %s (%d characters)", params.text_document.uri, len(params.text_document.text))
+
+    def on_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
+        document = self._document(params.text_document.uri)
+        if document is not None:
+            self.runtime.record(self.runtime.tracker.changed(document.uri, document.source))
+
+    def on_did_close(self, params: types.DidCloseTextDocumentParams) -> None:
+        self.runtime.record(self.runtime.tracker.closed(params.text_document.uri))
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.runtime.record(self.runtime.tracker.tick())
+
+    def _document(self, uri: str) -> Any:
+        """An open document, or None: unknown documents are never read from disk."""
+        return self.workspace.text_documents.get(uri)
+
+    # Completion -------------------------------------------------------------------------------
+
+    async def on_inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        explicit = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        suggestion_id, text = await self._suggest(params.text_document.uri, params.position, explicit)
+        return translate.inline_items(suggestion_id, text, params.position)
+
+    async def on_completion(self, params: types.CompletionParams) -> types.CompletionList:
+        explicit = (
+            params.context is not None and params.context.trigger_kind == types.CompletionTriggerKind.Invoked
+        )
+        suggestion_id, text = await self._suggest(params.text_document.uri, params.position, explicit)
+        return translate.completion_items(suggestion_id, text, params.position)
+
+    async def _suggest(self, uri: str, position: types.Position, explicit: bool) -> tuple[str | None, str]:
+        """A suggestion id and text for the cursor, or ``(None, "")`` when there is nothing to show."""
+        document = self._document(uri)
+        backend = self.runtime.backend
+        if document is None or backend is None:
+            log.debug("no suggestion: %s", "unknown document" if document is None else "model not ready")
+            return None, ""
+        offset = translate.offset_at(document, position)
+        if offset is None:
+            log.warning(
+                "no suggestion: %s:%d:%d is outside the document", uri, position.line, position.character
+            )
+            return None, ""
+        config = self.runtime.config.completion
+        ticket = self.scheduler.begin(uri)
+        try:
+            if not await ticket.settle(0 if explicit else config.debounce_ms / 1000):
+                return None, ""
+            version = document.version
+            request = translate.completion_request(
+                document.source, offset, translate.language_of(document), config
+            )
+            future = backend.engine.submit(request, ticket.cancel)
+            try:
+                completion = await asyncio.wrap_future(future)
+            except asyncio.CancelledError:  # $/cancelRequest: pygls cancelled this handler
+                ticket.cancel.set()
+                future.add_done_callback(self._count_cancelled)
+                raise
+        except Cancelled as exc:  # a newer request for the same document
+            self.runtime.stats.cancelled_after(exc.steps_after_cancel)
+            return None, ""
+        except HotfixError as exc:
+            self.runtime.stats.failed += 1
+            log.error("no suggestion: %s", exc)
+            return None, ""
+        except Exception:  # the engine failed; the server keeps serving
+            self.runtime.stats.failed += 1
+            log.exception("generation failed")
+            return None, ""
+        finally:
+            self.scheduler.end(uri, ticket)
+        if completion is None or document.version != version or ticket.superseded:
+            self.runtime.stats.empty += 1
+            return None, ""
+        self.runtime.stats.completed += 1
+        suggestion_id = uuid.uuid4().hex[:16]
+        self.runtime.shown(suggestion_id, uri, request, completion)
+        self.runtime.record(
+            self.runtime.tracker.shown(suggestion_id, uri, document.source, offset, completion.text)
+        )
+        return suggestion_id, completion.text
+
+    def _count_cancelled(self, future: Future[Any]) -> None:
+        """Called on the inference thread when a generation cancelled by the client has stopped."""
+        if future.cancelled():
+            steps = 0  # it was still queued and never ran
+        elif isinstance(future.exception(), Cancelled):
+            steps = future.exception().steps_after_cancel  # type: ignore[union-attr]
+        else:
+            return  # it finished before it saw the cancel
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.runtime.stats.cancelled_after, steps)
+
+    # Commands and status ----------------------------------------------------------------------
+
+    def on_accept(self, *args):
+        outcomes = self.runtime.tracker.accept(_suggestion_id(translate.ACCEPT, args))
+        self.runtime.record(outcomes)
+        return {"accepted": any(o.kind == "accepted" for o in outcomes)}
+
+    def on_reject(self, *args):
+        outcomes = self.runtime.tracker.reject(_suggestion_id(translate.REJECT, args))
+        self.runtime.record(outcomes)
+        return {"rejected": any(o.kind == "rejected" for o in outcomes)}
+
+    def on_train(self):
+        backend = self.runtime.backend
+        model = backend.engine.loaded.spec if backend else self.runtime.config.model or DEFAULT_MODEL
+        progress = ServerProgress(self, "hotfix: training", self._progress_supported)
+        message = self.trainer.start(model, self.runtime.data_dir, progress)
+        return {"message": message, "running": self.trainer.running}
+
+    async def on_rollback(self, *args):
+        if len(args) > 1 or (args and args[0] is not None and not isinstance(args[0], str)):
+            raise JsonRpcInvalidParams(f"{translate.ROLLBACK} takes an optional version name, e.g. v0001")
+        backend = self.runtime.backend
+        if backend is None:
+            raise JsonRpcInvalidRequest("the model is still loading; try again in a moment")
+        try:
+            target = backend.registry.rollback(args[0] if args else None)
+        except HotfixError as exc:
+            raise JsonRpcInvalidRequest(str(exc)) from None
+        await self._sync_adapter()
+        return {"version": target.version if target else None}
+
+    def on_status(self) -> dict[str, Any]:
+        return self.runtime.status(self.trainer.running)
+
+
+def create_server(defaults: ServerConfig | None = None) -> HotfixServer:
+    """A server with its handlers registered."""
+    server = HotfixServer(defaults)
+    server.feature(types.INITIALIZE)(initialize)
+    server.feature(types.INITIALIZED)(initialized)
+    server.feature(types.SHUTDOWN)(shutdown)
+    server.feature(types.TEXT_DOCUMENT_DID_OPEN)(did_open)
+    server.feature(types.TEXT_DOCUMENT_DID_CHANGE)(did_change)
+    server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(did_close)
+    server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(did_change_configuration)
+    server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(inline_completion)
+    server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))(
+        completion
+    )
+    server.feature(translate.STATUS)(status)
+    server.command(translate.ACCEPT)(accept)
+    server.command(translate.REJECT)(reject)
+    server.command(translate.TRAIN)(train)
+    server.command(translate.ROLLBACK)(rollback)
+    return server
+
+
+# The handlers: pygls passes the server as ``ls``.
+
+
+def initialize(ls: HotfixServer, params: types.InitializeParams) -> None:
+    ls.on_initialize(params)
+
+
+def initialized(ls: HotfixServer, params: types.InitializedParams) -> None:
+    ls.on_initialized(params)
+
+
+def shutdown(ls: HotfixServer, params: None) -> None:
+    ls.close()
+
+
+def did_open(ls: HotfixServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.on_did_open(params)
+
+
+def did_change(ls: HotfixServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.on_did_change(params)
+
+
+def did_close(ls: HotfixServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.on_did_close(params)
+
+
+async def did_change_configuration(ls: HotfixServer, params: types.DidChangeConfigurationParams) -> None:
+    await ls.on_did_change_configuration(params)
+
+
+async def inline_completion(
+    ls: HotfixServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList:
+    return await ls.on_inline_completion(params)
+
+
+async def completion(ls: HotfixServer, params: types.CompletionParams) -> types.CompletionList:
+    return await ls.on_completion(params)
+
+
+def status(ls: HotfixServer, params: Any = None) -> dict[str, Any]:
+    return ls.on_status()
+
+
+def accept(ls: HotfixServer, *args):
+    return ls.on_accept(*args)
+
+
+def reject(ls: HotfixServer, *args):
+    return ls.on_reject(*args)
+
+
+def train(ls: HotfixServer, *args):
+    return ls.on_train()
+
+
+async def rollback(ls: HotfixServer, *args):
+    return await ls.on_rollback(*args)
+
+
+def _suggestion_id(command: str, args: tuple[Any, ...]) -> str:
+    if len(args) != 1 or not isinstance(args[0], str) or not args[0]:
+        raise JsonRpcInvalidParams(f"{command} takes one argument, the suggestion id")
+    return args[0]
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())

@@ -1,0 +1,152 @@
+"""Between the protocol and the engine: documents and positions in, suggestions out.
+
+This is the only module that knows both lsprotocol's types and the engine's dataclasses, so the
+handlers stay short and the engine never sees LSP.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import urlparse
+
+from lsprotocol import types
+from pygls.workspace import TextDocument
+
+from hotfix_engine.completion import CompletionRequest
+from hotfix_server.config import CompletionConfig
+
+ACCEPT = "hotfix.accept"
+REJECT = "hotfix.reject"
+TRAIN = "hotfix.train"
+ROLLBACK = "hotfix.rollback"
+COMMANDS = (ACCEPT, REJECT, TRAIN, ROLLBACK)
+STATUS = "hotfix/status"
+ADAPTER_CHANGED = "hotfix/adapterChanged"
+
+# The engine cuts the prompt to ``context_tokens`` itself, on a grid that keeps the prompt's start
+# still while the user types (so its key/value cache is reused). Cutting the text first keeps a
+# multi-MB document out of every request; the cut moves only in large steps for the same reason.
+CHARS_PER_TOKEN = 8
+CUT_GRID = 1 << 16
+LABEL_CHARS = 60
+
+_EXTENSIONS = {
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".ts": "typescript",
+    ".java": "java",
+    ".c": "c",
+    ".h": "c",
+    ".cpp": "cpp",
+    ".go": "go",
+    ".rs": "rust",
+    ".rb": "ruby",
+}
+
+
+def language_of(document: TextDocument) -> str:
+    """The document's language id, or one guessed from its file extension."""
+    if document.language_id:
+        return document.language_id
+    extension = posixpath.splitext(urlparse(document.uri).path)[1].lower()
+    return _EXTENSIONS.get(extension, "python")
+
+
+def offset_at(document: TextDocument, position: types.Position) -> int | None:
+    """The code-point offset of ``position``, or None when it lies outside the document.
+
+    pygls clamps such positions silently; a position past the end means the client and the server
+    disagree about the text, and any suggestion made there would be wrong.
+    """
+    lines = document.lines
+    if position.line > len(lines) or position.line < 0 or position.character < 0:
+        return None
+    if position.line == len(lines):
+        # The empty last line after a final newline (or of an empty document).
+        if position.character != 0 or (lines and not lines[-1].endswith(("\n", "\r"))):
+            return None
+        return len(document.source)
+    line = lines[position.line].rstrip("\r\n")
+    if position.character > document.position_codec.client_num_units(line):
+        return None
+    return document.offset_at_position(position)
+
+
+def completion_request(
+    source: str, offset: int, language: str, config: CompletionConfig
+) -> CompletionRequest:
+    """The engine's request for a cursor at ``offset`` in ``source``, within the configured budget."""
+    budget = config.context_tokens * CHARS_PER_TOKEN
+    start = max(0, (offset - budget) // CUT_GRID * CUT_GRID)
+    return CompletionRequest(
+        prefix=source[start:offset],
+        suffix=source[offset : offset + config.context_tokens * CHARS_PER_TOKEN // 2],
+        language=language,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        context_tokens=config.context_tokens,
+    )
+
+
+def _accept_command(suggestion_id: str) -> types.Command:
+    return types.Command(title="Accept suggestion", command=ACCEPT, arguments=[suggestion_id])
+
+
+def inline_items(
+    suggestion_id: str | None, text: str, position: types.Position
+) -> types.InlineCompletionList:
+    """Ghost text at the cursor; the client runs the accept command after inserting it."""
+    if suggestion_id is None:
+        return types.InlineCompletionList(items=[])
+    item = types.InlineCompletionItem(
+        insert_text=text,
+        range=types.Range(start=position, end=position),
+        command=_accept_command(suggestion_id),
+    )
+    return types.InlineCompletionList(items=[item])
+
+
+def completion_items(suggestion_id: str | None, text: str, position: types.Position) -> types.CompletionList:
+    """The same suggestion for clients with only classic completion: one item editing from the cursor.
+
+    The list is always incomplete so that the client asks again as the user types instead of
+    filtering a suggestion made for an older cursor.
+    """
+    if suggestion_id is None:
+        return types.CompletionList(is_incomplete=True, items=[])
+    first_line = text.strip().split("\n", 1)[0]
+    label = first_line if len(first_line) <= LABEL_CHARS else first_line[: LABEL_CHARS - 1] + "…"
+    item = types.CompletionItem(
+        label=label or text,
+        kind=types.CompletionItemKind.Snippet,
+        detail="hotfix",
+        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{text}\n```"),
+        sort_text="0",
+        preselect=True,
+        insert_text_format=types.InsertTextFormat.PlainText,
+        text_edit=types.TextEdit(range=types.Range(start=position, end=position), new_text=text),
+        command=_accept_command(suggestion_id),
+    )
+    return types.CompletionList(is_incomplete=True, items=[item])
+
+
+def progress_begin(
+    title: str, message: str | None = None, cancellable: bool = False
+) -> types.WorkDoneProgressBegin:
+    return types.WorkDoneProgressBegin(title=title, message=message, percentage=0, cancellable=cancellable)
+
+
+def progress_report(message: str | None, fraction: float | None = None) -> types.WorkDoneProgressReport:
+    percentage = None if fraction is None else max(0, min(100, round(fraction * 100)))
+    return types.WorkDoneProgressReport(message=message, percentage=percentage)
+
+
+def progress_end(message: str | None = None) -> types.WorkDoneProgressEnd:
+    return types.WorkDoneProgressEnd(message=message)
+
+
+def show_message(
+    message: str, kind: types.MessageType = types.MessageType.Warning
+) -> types.ShowMessageParams:
+    return types.ShowMessageParams(type=kind, message=message)

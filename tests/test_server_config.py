@@ -1,0 +1,92 @@
+"""Client settings: camelCase on the wire, defaults for everything, bad values never fatal."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hotfix_server.config import CompletionConfig, OutcomeConfig, ServerConfig, parse_config, wire_keys
+
+from hotfix_engine.errors import ConfigError
+
+
+def test_defaults() -> None:
+    config = ServerConfig()
+    assert config.model is None and config.data_dir is None
+    assert config.record == "patterns" and config.continuous_hotfixing is False
+    assert config.completion == CompletionConfig(
+        max_new_tokens=64, temperature=0.0, context_tokens=1536, debounce_ms=75
+    )
+    assert config.outcomes == OutcomeConfig()
+
+
+def test_camel_case_keys_fill_the_tree() -> None:
+    raw = {
+        "model": "/models/tiny",
+        "dataDir": "/data",
+        "continuousHotfixing": True,
+        "record": "all",
+        "maxNewTokens": 8,
+        "temperature": 0.5,
+        "contextTokens": 256,
+        "debounceMs": 0,
+        "suggestionExpirySeconds": 5,
+        "editWindowSeconds": 2.5,
+    }
+    config, problems = parse_config(raw)
+    assert problems == []
+    assert config.model == "/models/tiny" and config.data_dir == "/data"
+    assert config.continuous_hotfixing is True and config.record == "all"
+    assert config.completion == CompletionConfig(8, 0.5, 256, 0)
+    assert config.outcomes == OutcomeConfig(5.0, 2.5)
+    assert sorted(wire_keys()) == sorted(raw)
+
+
+def test_unknown_keys_are_ignored_and_vscode_nesting_is_understood() -> None:
+    config, problems = parse_config({"hotfix": {"maxNewTokens": 12, "somethingNew": 1}})
+    assert problems == [] and config.completion.max_new_tokens == 12
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ({"record": "everything"}, "record must be one of patterns, all, off"),
+        ({"maxNewTokens": 0}, "maxNewTokens must be between 1 and 1024"),
+        ({"maxNewTokens": "many"}, "maxNewTokens must be a whole number"),
+        ({"maxNewTokens": True}, "maxNewTokens must be a whole number"),
+        ({"temperature": "hot"}, "temperature must be a number"),
+        ({"continuousHotfixing": "yes"}, "continuousHotfixing must be true or false"),
+        ({"model": ""}, "model must not be empty"),
+        ({"model": 3}, "model must be a string or null"),
+        ({"debounceMs": -1}, "debounceMs must be between 0 and 10000"),
+    ],
+)
+def test_a_bad_value_keeps_the_previous_one_and_says_why(raw: dict, fragment: str) -> None:
+    base = ServerConfig(completion=CompletionConfig(max_new_tokens=16))
+    config, problems = parse_config({**raw, "contextTokens": 512}, base)
+    assert len(problems) == 1 and fragment in problems[0]
+    assert "keeping" in problems[0]
+    # The bad value keeps the base's; the good value beside it still applies.
+    assert config == dataclasses.replace(
+        base, completion=dataclasses.replace(base.completion, context_tokens=512)
+    )
+
+
+def test_not_an_object() -> None:
+    config, problems = parse_config(["maxNewTokens", 3])
+    assert config == ServerConfig() and len(problems) == 1
+    assert parse_config(None) == (ServerConfig(), [])
+
+
+def test_whole_floats_are_accepted_for_integers() -> None:
+    config, problems = parse_config({"maxNewTokens": 32.0})
+    assert problems == [] and config.completion.max_new_tokens == 32
+
+
+def test_dataclasses_validate_on_their_own() -> None:
+    with pytest.raises(ConfigError, match="record must be one of"):
+        ServerConfig(record="some")
+    with pytest.raises(ConfigError, match="contextTokens"):
+        CompletionConfig(context_tokens=8)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ServerConfig().record = "all"  # type: ignore[misc]
