@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hotfix_engine.errors import DataError
-from hotfix_engine.pairs import BugFixPair
+from hotfix_engine.pairs import BugFixPair, normalize_statement
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class TrainingData:
 
 def statement(line: str) -> str:
     """A statement as a target: one line, newline-terminated (the model must also learn to end it)."""
-    return line.rstrip("\r\n") + "\n"
+    return line.rstrip() + "\n"
 
 
 def _leading_specials(tokenizer: Any) -> list[int]:
@@ -124,6 +124,8 @@ def pair_example(
     lead: Sequence[int] = (),
 ) -> Example:
     """Tokenise one pair; a side whose statement is empty (a deleted or added line) is left out."""
+    if normalize_statement(pair.buggy) == normalize_statement(pair.fixed):
+        raise DataError("buggy and fixed statements are the same (whitespace aside)")
     sides: dict[str, tuple[list[int], list[int]] | None] = {}
     for name, line in (("fixed", pair.fixed), ("buggy", pair.buggy)):
         sides[name] = (
@@ -139,8 +141,6 @@ def pair_example(
             else None
         )
     fixed, buggy = sides["fixed"], sides["buggy"]
-    if fixed and buggy and fixed[1] == buggy[1]:
-        raise DataError("buggy and fixed statements tokenise identically")
 
     def span(
         side: tuple[list[int], list[int]] | None, other: tuple[list[int], list[int]] | None
@@ -314,16 +314,18 @@ def build_training_data(
         retain.extend(
             tuple(ids[i : i + window_tokens]) for i in range(0, len(ids) - window_tokens + 1, window_tokens)
         )
+    retain = retain[:retain_windows]
     if workspace:
+        wanted = (retain_windows - len(retain)) // 2
         retain += code_windows(
-            tokenizer, workspace_files(workspace), count=retain_windows // 2, tokens=window_tokens, seed=seed
+            tokenizer, workspace_files(workspace), count=wanted, tokens=window_tokens, seed=seed
         )
     retain += code_windows(
-        tokenizer, stdlib_files(), count=max(0, retain_windows - len(retain)), tokens=window_tokens, seed=seed
+        tokenizer, stdlib_files(), count=retain_windows - len(retain), tokens=window_tokens, seed=seed
     )
     return TrainingData(
         examples=tuple(examples),
-        retain=tuple(retain[: max(retain_windows, len(retain_texts))]),
+        retain=tuple(retain),
         hashes={
             "pairs": pairs_hash(pairs),
             "unlearn_only": content_hash(sorted(text for _k, _p, text in unlearn_only)),

@@ -53,7 +53,7 @@ class TrainConfig:
     epochs: int = 3  # the paper's small data converges in a few passes; more memorises the prompt
     lr: float | None = None  # None: DEFAULT_LR for the method
     batch_size: int = 4  # pairs per step; each pair is two sequences (fixed and buggy)
-    max_context: int = 96  # prefix tokens kept: the line's function is usually all the context it needs
+    max_context: int = 64  # prefix tokens kept: the line's function is usually all the context it needs
     max_target: int = 48  # tokens of a statement; longer lines are truncated
     retain_windows: int = 32  # distinct windows of ordinary code for the retain term
     window_tokens: int = 64  # tokens per retain window: short, so the base pass stays cheap
@@ -247,26 +247,33 @@ class _Batch:
 
 
 def _spans_batch(spans: Sequence[tuple[TokenSpan, dict[str, bool]]], pad_id: int) -> _Batch:
-    """Left-pad so every target ends at the last column; keep only positions predicting target tokens.
+    """Left-pad so every sequence ends at the last column; keep only positions that some term scores.
 
-    Each span comes with flags saying, per mask name, whether that term uses all target tokens
-    (True) or only the changed ones (False); a name absent from the flags gets no rows.
+    Each span comes with flags saying, per term, whether it scores all target tokens (True) or only
+    the changed ones (False). A sequence is cut after its last scored token, and unscored positions
+    never reach the output head: for unlearning only the changed tokens, that is most of the saving.
     """
-    width = max(len(span.ids) for span, _ in spans)
-    ids = torch.full((len(spans), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(spans), width), dtype=torch.long)
-    keep = torch.zeros((len(spans), width), dtype=torch.bool)
+    scored: list[list[int]] = []
+    for span, flags in spans:
+        scored.append(
+            [i for i in range(len(span.target)) if any(whole or span.changed[i] for whole in flags.values())]
+        )
+    kept = [(span, flags, idx) for (span, flags), idx in zip(spans, scored, strict=True) if idx]
+    lengths = [span.start + idx[-1] + 1 for span, _flags, idx in kept]
+    width = max(lengths)
+    ids = torch.full((len(kept), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(kept), width), dtype=torch.long)
+    keep = torch.zeros((len(kept), width), dtype=torch.bool)
     targets: list[int] = []
     names = sorted({name for _, flags in spans for name in flags})
     rows: dict[str, list[bool]] = {name: [] for name in names}
-    for b, (span, flags) in enumerate(spans):
-        offset = width - len(span.ids)
-        ids[b, offset:] = torch.tensor(span.ids)
+    for b, ((span, flags, idx), length) in enumerate(zip(kept, lengths, strict=True)):
+        offset = width - length
+        ids[b, offset:] = torch.tensor(span.ids[:length])
         attention[b, offset:] = 1
-        for i, token in enumerate(span.target):
-            position = offset + span.start + i - 1  # logits here predict target token i
-            keep[b, position] = True
-            targets.append(token)
+        for i in idx:
+            keep[b, offset + span.start + i - 1] = True  # logits here predict target token i
+            targets.append(span.target[i])
             for name in names:
                 rows[name].append(name in flags and (flags[name] or span.changed[i]))
     return _Batch(
@@ -274,7 +281,7 @@ def _spans_batch(spans: Sequence[tuple[TokenSpan, dict[str, bool]]], pad_id: int
         attention,
         keep,
         torch.tensor(targets, dtype=torch.long),
-        {name: torch.tensor(values) for name, values in rows.items()},
+        {name: torch.tensor(values, dtype=torch.bool) for name, values in rows.items()},
     )
 
 

@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         + ")",
     )
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--max-context", type=int, default=96, help="prefix tokens kept per example (default 96)")
+    p.add_argument("--max-context", type=int, default=64, help="prefix tokens kept per example (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: half the cores)")
     p.add_argument("--workspace", nargs="*", default=[], metavar="DIR", help="folders whose code to retain")

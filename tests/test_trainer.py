@@ -1,0 +1,305 @@
+"""Smoke training on the tiny model: every method moves its adapter and leaves the base frozen;
+each objective term moves the adapter the right way; runs are reproducible; a run publishes
+through the gate, and a failed or cancelled one leaves nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import SimpleNamespace
+
+import pytest
+import torch
+from tiny_model import build_model, build_tokenizer
+
+from hotfix_engine import trainer as tr
+from hotfix_engine.adapters import AdapterRegistry
+from hotfix_engine.errors import Cancelled, TrainingError
+from hotfix_engine.gate import Measurement
+from hotfix_engine.pairs import BugFixPair, write_pairs
+from hotfix_engine.train_data import build_training_data
+from hotfix_engine.trainer_status import read_status, write_status
+
+PAIRS = [
+    BugFixPair(prefix="def add(a, b):\n", buggy="    return a - b", fixed="    return a + b", id="add"),
+    BugFixPair(prefix="def find(items, target):\n", buggy="    return -2", fixed="    return -1", id="find"),
+    BugFixPair(
+        prefix="def is_none(value):\n",
+        buggy="    if value == None:",
+        fixed="    if value is None:",
+        id="none",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return build_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def data(tok):
+    return build_training_data(tok, PAIRS, retain_windows=4, window_tokens=24)
+
+
+def config(**changes) -> tr.TrainConfig:
+    base = dict(epochs=1, batch_size=1, nice=0, threads=1, window_tokens=24, retain_positions=8, lr=2e-2)
+    base.update(changes)
+    return tr.TrainConfig(**base)
+
+
+def adapter_state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("method", tr.METHODS)
+def test_every_method_moves_its_adapter_and_keeps_the_base_frozen(tok, data, method):
+    cfg = config(method=method, lr=5e-2)
+    initial = adapter_state(
+        tr.wrap_model(build_model(tok), cfg)
+    )  # same seed -> the run's own initial adapter
+    model = build_model(tok)
+    base_before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    result = tr.train(model, tok, data, cfg, progress=False)
+    assert result.steps == 3
+    trained = adapter_state(result.model)
+    assert trained.keys() == initial.keys() and trained
+    moved = [name for name in trained if not torch.equal(trained[name], initial[name])]
+    assert len(moved) == len(trained), f"{method}: unmoved {set(trained) - set(moved)}"
+    base = result.model.get_base_model()
+    for name, param in base.named_parameters():
+        if name in base_before:
+            assert not param.requires_grad and torch.equal(param, base_before[name]), name
+    assert {"learn", "unlearn", "retain", "loss"} <= set(result.history[-1])
+
+
+def test_same_seed_same_adapter_other_seed_other_adapter(tok, data):
+    def run(seed):
+        return adapter_state(tr.train(build_model(tok), tok, data, config(seed=seed), progress=False).model)
+
+    first, again, other = run(0), run(0), run(1)
+    assert all(torch.equal(first[name], again[name]) for name in first)
+    assert any(not torch.equal(first[name], other[name]) for name in first)
+
+
+def measure_terms(model, tok, data, cfg) -> dict[str, float]:
+    with torch.no_grad():
+        terms = tr.step_terms(model, list(data.examples), list(data.retain[:2]), cfg, tok.pad_token_id)
+    return {name: value.item() for name, value in terms.items()}
+
+
+def test_each_term_moves_the_adapter_the_right_way(tok, data, tmp_path):
+    all_terms = (("learn", 1.0), ("unlearn", 1.0), ("retain", 1.0))
+    probe = config(weights=all_terms)
+
+    # learn alone lowers the fixed code's cross-entropy.
+    result = tr.train(
+        build_model(tok), tok, data, config(weights=(("learn", 1.0),), epochs=3), progress=False
+    )
+    with torch.no_grad(), result.model.disable_adapter():
+        base_terms = measure_terms(result.model, tok, data, probe)
+    learnt = measure_terms(result.model, tok, data, probe)
+    assert learnt["learn"] < base_terms["learn"]
+    assert learnt["retain"] > 0.0  # the adapter moved away from the base on ordinary code
+
+    # retain alone, continuing from there, pulls the adapter back toward the base.
+    folder = tmp_path / "learnt"
+    tr.save_adapter(result.model, folder)
+    retained = tr.train(
+        build_model(tok),
+        tok,
+        data,
+        config(weights=(("retain", 1.0),), epochs=3),
+        init_adapter=folder,
+        progress=False,
+    )
+    assert measure_terms(retained.model, tok, data, probe)["retain"] < learnt["retain"]
+
+    # Teach the model the buggy lines, then unlearn alone (unlikelihood) makes them less likely.
+    swapped = [BugFixPair(prefix=p.prefix, buggy=p.fixed, fixed=p.buggy, id=p.id) for p in PAIRS]
+    buggy_data = build_training_data(tok, swapped, retain_windows=2, window_tokens=24)
+    taught = tr.train(
+        build_model(tok), tok, buggy_data, config(weights=(("learn", 1.0),), epochs=6), progress=False
+    )
+    tr.save_adapter(taught.model, tmp_path / "taught")
+    before = measure_terms(taught.model, tok, data, probe)["unlearn"]
+    unlearnt = tr.train(
+        build_model(tok),
+        tok,
+        data,
+        config(weights=(("unlearn", 1.0),), epochs=3),
+        init_adapter=tmp_path / "taught",
+        progress=False,
+    )
+    assert measure_terms(unlearnt.model, tok, data, probe)["unlearn"] < before
+
+
+def test_config_is_validated_by_name():
+    with pytest.raises(ValueError, match="valid: lora, ia3, prefix, prompt"):
+        tr.TrainConfig(method="qlora")
+    with pytest.raises(ValueError, match="valid: learn, unlearn, retain"):
+        tr.TrainConfig(weights=(("forget", 1.0),))
+    with pytest.raises(ValueError, match="valid: unlikelihood, gradient_ascent, npo"):
+        tr.TrainConfig(unlearn_loss="ascent")
+    with pytest.raises(ValueError, match="positive"):
+        tr.TrainConfig(epochs=0)
+    assert tr.TrainConfig().learning_rate == tr.DEFAULT_LR["lora"]
+    assert tr.TrainConfig(method="prompt", lr=0.5).to_json()["lr"] == 0.5
+
+
+def test_cli_keeps_its_copy_of_methods_and_rates_in_step():
+    from hotfix_engine.cli import train as cli_train
+
+    assert cli_train.METHODS == tr.METHODS and cli_train.DEFAULT_LR == tr.DEFAULT_LR
+
+
+def test_target_modules_are_found_per_architecture(tok):
+    model = build_model(tok)
+    assert tr.target_modules_for(model, "lora") == (["q_proj", "k_proj", "v_proj", "o_proj"], [])
+    targets, feedforward = tr.target_modules_for(model, "ia3")
+    assert "down_proj" in targets and feedforward == ["down_proj"]
+
+
+def test_a_diverging_or_empty_run_is_a_training_error(tok, data):
+    from hotfix_engine.train_data import TrainingData
+
+    with pytest.raises(TrainingError, match="no training examples"):
+        tr.train(build_model(tok), tok, TrainingData((), ()), config(), progress=False)
+
+
+# --- the whole run: gate, publish, failures ------------------------------------------------
+
+
+class FakeMeasure:
+    """Scores the current version first, then the candidate, with the given measurements."""
+
+    def __init__(self, current: Measurement, candidate: Measurement):
+        self.results = [current, candidate]
+        self.calls = 0
+
+    def __call__(self, model, tokenizer, pairs, probes, gate_config):
+        assert pairs and probes
+        self.calls += 1
+        return self.results[self.calls - 1]
+
+
+def better(current=(0.3, 0.1)):
+    return FakeMeasure(Measurement(*current, 10.0, 3, 10), Measurement(0.1, 0.4, 10.1, 3, 10))
+
+
+def worse():
+    return FakeMeasure(Measurement(0.3, 0.1, 10.0, 3, 10), Measurement(0.4, 0.1, 10.0, 3, 10))
+
+
+def loaded(tok):
+    return SimpleNamespace(model=build_model(tok), tokenizer=tok, key="tiny", spec="tiny-spec")
+
+
+def publish(tok, data, home, measure, **kwargs):
+    return tr.train_and_publish(
+        loaded(tok), data, PAIRS[:1], config(), data_dir=home, measure=measure, progress=False, **kwargs
+    )
+
+
+def test_a_better_version_is_published_and_a_worse_one_kept_unpublished(tok, data, tmp_path):
+    home = tmp_path / "home"
+    first = publish(tok, data, home, better())
+    registry = AdapterRegistry(home, "tiny")
+    assert first.made_current and first.version.version == "v0001"
+    assert registry.current().version == "v0001"
+    manifest = first.version.manifest
+    assert manifest["published"] and manifest["gate"]["accepted"] and "better" in manifest["gate"]["reason"]
+    assert manifest["parent"] is None and manifest["objectives"] == {
+        "learn": 1.0,
+        "unlearn": 0.5,
+        "retain": 1.0,
+    }
+    assert manifest["config"]["method"] == "lora" and manifest["data"]["n_pairs"] == 3
+    assert set(manifest["time_s"]) >= {"train", "total"} and manifest["metrics"]["train"]["steps"] == 3
+    assert manifest["metrics"]["gate"]["candidate"]["fixed_rate"] == 0.4
+    assert read_status(home)["state"] == "idle" and read_status(home)["last_result"]["version"] == "v0001"
+
+    second = publish(tok, data, home, worse())
+    assert not second.made_current and second.version.version == "v0002"
+    assert not second.version.published and "no improvement" in second.version.reason
+    assert second.version.manifest["parent"] == "v0001"
+    assert second.version.manifest["continued_from"] == "v0001"
+    assert registry.current().version == "v0001"
+
+    forced = publish(tok, data, home, worse(), force=True, adapter_base="none")
+    assert forced.made_current and "--force" in forced.version.reason
+    assert forced.version.manifest["continued_from"] is None
+
+
+def test_no_publish_keeps_current_and_no_held_out_skips_the_gate(tok, data, tmp_path):
+    home = tmp_path / "home"
+    outcome = publish(tok, data, home, better(), publish=False)
+    assert outcome.version.published and not outcome.made_current
+    assert AdapterRegistry(home, "tiny").current() is None
+    ungated = tr.train_and_publish(loaded(tok), data, [], config(), data_dir=home, progress=False)
+    assert (
+        ungated.decision is None and not ungated.version.published and "not gated" in ungated.version.reason
+    )
+
+
+def test_a_cancelled_run_leaves_no_version_and_current_untouched(tok, data, tmp_path):
+    home = tmp_path / "home"
+    publish(tok, data, home, better())
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        publish(tok, data, home, better(), cancel=cancel)
+    registry = AdapterRegistry(home, "tiny")
+    assert [v.version for v in registry.versions()] == ["v0001"]
+    assert registry.current().version == "v0001"
+    assert not list(registry.root.glob(".tmp-*"))
+    assert read_status(home)["state"] == "failed"
+
+
+def test_one_run_at_a_time_per_data_folder(tok, data, tmp_path):
+    from filelock import FileLock
+
+    home = tmp_path / "home"
+    (home / "trainer").mkdir(parents=True)
+    with FileLock(str(home / "trainer" / "train.lock")), pytest.raises(TrainingError, match="in progress"):
+        publish(tok, data, home, better())
+
+
+def test_status_round_trips_and_a_dead_trainer_reads_as_failed(tmp_path):
+    assert read_status(tmp_path)["state"] == "idle"
+    write_status(tmp_path, state="training", progress=0.5, message="step 5/10", pid=os.getpid())
+    status = read_status(tmp_path)
+    assert status["state"] == "training" and status["progress"] == 0.5 and status["pid"] == os.getpid()
+    write_status(tmp_path, pid=2**22 + 12345)  # no such process
+    assert read_status(tmp_path)["state"] == "failed"
+    with pytest.raises(ValueError, match="valid:"):
+        write_status(tmp_path, colour="red")
+    with pytest.raises(ValueError, match="valid:"):
+        write_status(tmp_path, state="sleeping")
+
+
+def test_hotfix_train_command_end_to_end(tiny_model_dir, tmp_path, capsys):
+    from hotfix_engine.cli import main
+
+    pairs = tmp_path / "pairs.jsonl"
+    write_pairs(pairs, PAIRS)
+    home = tmp_path / "home"
+    argv = ["train", "--model", str(tiny_model_dir), "--data-dir", str(home), "--pairs", str(pairs)]
+    code = main(argv + ["--gate-samples", "2", "--epochs", "1", "--threads", "1", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0 and '"version": "v0001"' in out
+    assert main(["adapters", "list", "--model", str(tiny_model_dir), "--data-dir", str(home)]) == 0
+    assert "v0001" in capsys.readouterr().out
+
+
+def test_hotfix_train_needs_data(tmp_path, capsys):
+    from hotfix_engine.cli import main
+
+    assert main(["train", "--data-dir", str(tmp_path)]) == 1
+    assert "--pairs" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["train", "--data-dir", str(tmp_path), "--pairs", str(empty)]) == 1
+    assert "empty" in capsys.readouterr().err
+    assert main(["train", "--data-dir", str(tmp_path), "--pairs", str(empty), "--objectives", "forget"]) == 1
+    assert "valid: learn, unlearn, retain" in capsys.readouterr().err
