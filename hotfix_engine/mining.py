@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 FIX_MESSAGE = re.compile(
     r"(?i)\b(?:fix(?:e[sd]|ing)?|bug(?:s|fix(?:es)?)?|hotfix|errors?|issues?|mistakes?|incorrect(?:ly)?|faults?|"
-    r"defects?|flaws?|wrong|broken|crash(?:es|ed)?|typos?|regressions?)\b"
+    r"defects?|flaws?|(?:in)?correct(?:s|ed|ion|ly)?|wrong|broken|crash(?:es|ed)?|typos?|regressions?)\b"
 )
 # Commits touching more Python files than this are refactorings or features, not fixes.
 MAX_FILES_PER_COMMIT = 6
