@@ -160,8 +160,9 @@ class TrainingRecords:
 def _edit_pair(rec: SuggestionRecord, final_text: str) -> BugFixPair | None:
     """The (buggy, fixed) pair of an accepted suggestion the user then changed.
 
-    The buggy statement is the suggested line most like the user's final line (a multi-line
-    suggestion may have been corrected on any of its lines); ``None`` when nothing changed.
+    ``final_text`` is what the suggested line (or lines) became. When one line of a multi-line
+    suggestion changed, that line is the pair; a one-line final text pairs with the suggested line
+    most like it; otherwise the whole block is. ``None`` when nothing but layout changed.
     """
     from hotfix_engine.patterns.classify import classify_pair
 
@@ -170,22 +171,33 @@ def _edit_pair(rec: SuggestionRecord, final_text: str) -> BugFixPair | None:
     lines = (head + rec.text + rec.suffix).split("\n")
     suggested = (head + rec.text).count("\n") + 1
     final = final_text.strip("\n")
-    target = normalize_statement(final)
-    index = max(
-        (i for i in range(suggested) if lines[i].strip()),
-        key=lambda i: difflib.SequenceMatcher(None, normalize_statement(lines[i]), target).ratio(),
-        default=None,
-    )
-    if index is None or normalize_statement(lines[index]) == target or not target:
+    finals = final.split("\n")
+    first, last = 0, suggested
+    if len(finals) == suggested:
+        changed = [
+            i for i in range(suggested) if normalize_statement(lines[i]) != normalize_statement(finals[i])
+        ]
+        if len(changed) == 1:
+            first, last, final = changed[0], changed[0] + 1, finals[changed[0]]
+    elif len(finals) == 1:
+        target = normalize_statement(final)
+        best = max(
+            (i for i in range(suggested) if lines[i].strip()),
+            key=lambda i: difflib.SequenceMatcher(None, normalize_statement(lines[i]), target).ratio(),
+            default=None,
+        )
+        if best is not None:
+            first, last = best, best + 1
+    buggy = "\n".join(lines[first:last])
+    if not final.strip() or normalize_statement(buggy) == normalize_statement(final):
         return None
-    buggy = lines[index]
     indent = buggy[: len(buggy) - len(buggy.lstrip())]
     fixed = final if final != final.lstrip() or not indent else indent + final
     return BugFixPair(
-        prefix=base + "".join(line + "\n" for line in lines[:index]),
+        prefix=base + "".join(line + "\n" for line in lines[:first]),
         buggy=buggy,
         fixed=fixed,
-        suffix="\n".join(lines[index + 1 :]),
+        suffix="\n".join(lines[last:]),
         id=f"edit-{rec.id}",
         source="edit",
         pattern=classify_pair(buggy, fixed),

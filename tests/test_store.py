@@ -121,6 +121,32 @@ def test_edit_pair_picks_the_line_the_user_changed(store: Store) -> None:
     assert stored.pair.suffix.startswith("    return b")
 
 
+def test_edit_of_a_multi_line_suggestion(store: Store) -> None:
+    store.record = "all"
+    text = "a = load()\n    b = a.count(x)"
+    store.record_suggestion(suggestion("m2", "def f(x):\n    ", text, suffix="\n    return b\n"))
+    store.record_outcome(
+        OutcomeRecord("m2", "edited", "edited", final_text="    a = load()\n    b = a.count(y)")
+    )
+    store.record_suggestion(suggestion("m3", "def g(x):\n    ", text))
+    store.record_outcome(
+        OutcomeRecord("m3", "edited", "edited", final_text="    a = load(x)\n    b = a.total()")
+    )
+    store.record_suggestion(suggestion("m4", "def h(x):\n    ", text))
+    store.record_outcome(
+        OutcomeRecord("m4", "edited", "edited", final_text="    a  =  load()\n    b = a.count(x)")
+    )
+    one, block = store.pairs()
+    assert (one.pair.prefix, one.pair.buggy, one.pair.fixed) == (
+        "def f(x):\n    a = load()\n",
+        "    b = a.count(x)",
+        "    b = a.count(y)",
+    )
+    assert one.pair.suffix == "    return b\n"
+    assert (block.pair.prefix, block.pair.buggy) == ("def g(x):\n", "    a = load()\n    b = a.count(x)")
+    assert block.pair.fixed == "    a = load(x)\n    b = a.total()"
+
+
 def test_nothing_is_written_unredacted(store: Store, isolated_home: Path) -> None:
     store.record = "all"
     prefix = 'ADMIN = "root@intra.example.net"\nHOST = "10.9.8.7"\ndef connect():\n    '
