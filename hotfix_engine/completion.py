@@ -138,16 +138,18 @@ class CompletionEngine:
         with self._lock, torch.inference_mode():
             try:
                 if self.slot.prompt_learning:
-                    generated, reason, cached = self._generate_with_peft(prompt, request, rule, cancel)
+                    generated, reason, cached, healed = self._generate_with_peft(
+                        prompt, request, rule, cancel
+                    )
                 else:
-                    generated, reason, cached = self._decode(prompt, request, rule, cancel)
+                    generated, reason, cached, healed = self._decode(prompt, request, rule, cancel)
             except Cancelled:
                 raise
             except Exception:
                 self._cache = None
                 self._cache_ids = []
                 raise
-        text = tokenizer.decode(generated, skip_special_tokens=True)
+        text = tokenizer.decode(generated, skip_special_tokens=True)[len(healed) :]
         decision = rule.check(text + "\n") if reason in ("eos", "length") else rule.check(text)
         if decision is not None:
             text = text[: decision.cut]
@@ -172,12 +174,22 @@ class CompletionEngine:
 
     def _decode(
         self, prompt: list[int], request: CompletionRequest, rule: StopRule, cancel: threading.Event | None
-    ) -> tuple[list[int], str, int]:
+    ) -> tuple[list[int], str, int, str]:
+        """Greedy or sampled decoding that reuses the cache: (tokens, stop reason, reused, healed text).
+
+        Token healing: the prompt's last token is taken back and the first new token must start with
+        its text. A prefix ending in ``return `` otherwise leaves the model a lone space token it
+        rarely saw in training, and it answers with nonsense or nothing.
+        """
         import torch
         from transformers import DynamicCache
 
         model = self.slot.model
         device = self.loaded.device
+        tokenizer = self.loaded.tokenizer
+        healed = _healable_text(tokenizer, prompt)
+        if healed:
+            prompt = prompt[:-1]
         reuse = 0
         if self._cache is not None and self._cache_adapter == self.slot.version:
             reuse = min(common_prefix_length(self._cache_ids, prompt), len(prompt) - 1)
@@ -194,7 +206,7 @@ class CompletionEngine:
         eos = _eos_ids(self.loaded)
         generated: list[int] = []
         reason = "length"
-        for _ in range(request.max_new_tokens):
+        for step in range(request.max_new_tokens):
             _check(cancel)
             out = model(
                 input_ids=torch.tensor([feed], device=device),
@@ -205,21 +217,25 @@ class CompletionEngine:
             self._cache_ids.extend(feed)
             if isinstance(cancel, CancelToken):
                 cancel.step += 1
-            token = _pick(out.logits[0, -1], request, generator)
+            logits = out.logits[0, -1]
+            if step == 0 and healed:
+                logits = _only_tokens_starting_with(logits, healed, tokenizer)
+            token = _pick(logits, request, generator)
             if token in eos:
                 reason = "eos"
                 break
             generated.append(token)
             feed = [token]
-            decision = rule.check(self.loaded.tokenizer.decode(generated, skip_special_tokens=True))
+            text = tokenizer.decode(generated, skip_special_tokens=True)
+            decision = rule.check(text[len(healed) :])
             if decision is not None:
                 reason = decision.reason
                 break
-        return generated, reason, reuse
+        return generated, reason, reuse, healed
 
     def _generate_with_peft(
         self, prompt: list[int], request: CompletionRequest, rule: StopRule, cancel: threading.Event | None
-    ) -> tuple[list[int], str, int]:
+    ) -> tuple[list[int], str, int, str]:
         """Prefix and prompt tuning own the cache and the inputs, so they go through ``generate``."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
@@ -254,14 +270,43 @@ class CompletionEngine:
         generated = output[0, len(prompt) :].tolist()
         eos = _eos_ids(self.loaded)
         if generated and generated[-1] in eos:
-            return generated[:-1], "eos", 0
-        return generated, state["reason"], 0
+            return generated[:-1], "eos", 0, ""
+        return generated, state["reason"], 0, ""
 
 
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         steps = cancel.steps_after_cancel if isinstance(cancel, CancelToken) else 0
         raise Cancelled("generation cancelled", steps_after_cancel=steps)
+
+
+HEAL_CANDIDATES = 256
+
+
+def _healable_text(tokenizer: Any, prompt: list[int]) -> str:
+    """The text of the prompt's last token when healing it helps: a partial word or a trailing space.
+
+    Indentation and newlines are left alone: models see them as whole tokens all the time.
+    """
+    if len(prompt) < 2 or prompt[-1] in tokenizer.all_special_ids:
+        return ""
+    text = tokenizer.decode(prompt[-1:])
+    if not text or "\n" in text or (text.isspace() and len(text) > 1):
+        return ""
+    return text
+
+
+def _only_tokens_starting_with(logits: Any, text: str, tokenizer: Any) -> Any:
+    """Mask the logits to tokens whose text starts with ``text`` (among the likeliest candidates)."""
+    import torch
+
+    candidates = torch.topk(logits, min(HEAL_CANDIDATES, logits.shape[-1])).indices.tolist()
+    allowed = [i for i in candidates if tokenizer.decode([i]).startswith(text)]
+    allowed.extend(tokenizer(text, add_special_tokens=False).input_ids[:1])
+    masked = torch.full_like(logits, float("-inf"))
+    index = torch.tensor(allowed, device=logits.device)
+    masked[index] = logits[index]
+    return masked
 
 
 def _eos_ids(loaded: LoadedModel) -> set[int]:

@@ -25,7 +25,7 @@ def raw_tokens(engine: CompletionEngine, prefix: str, max_new_tokens: int = 12) 
     prompt = build_prompt(engine.loaded.tokenizer, prefix, "", request.context_tokens, None)
     never_stop = StopRule("x = (", "", "python")  # an open bracket: no line ever ends the statement
     with torch.inference_mode():
-        tokens, _, _ = engine._decode(prompt, request, never_stop, None)
+        tokens, _, _, _ = engine._decode(prompt, request, never_stop, None)
     return tokens
 
 
@@ -149,3 +149,24 @@ def test_corrupt_adapter_keeps_the_previous_one(engine, tmp_path):
         engine.swap_adapter(broken, "v0002").result()
     assert engine.adapter_version == "v0001"
     assert raw_tokens(engine, PREFIX, 8) == before
+
+
+def test_token_healing_takes_back_a_trailing_space_or_partial_word(tiny_loaded):
+    from hotfix_engine.completion import _healable_text, _only_tokens_starting_with
+
+    tok = tiny_loaded.tokenizer
+    assert _healable_text(tok, tok("    return value ", add_special_tokens=False).input_ids) == " "
+    assert _healable_text(tok, tok("def add(a, b):\n", add_special_tokens=False).input_ids) == ""
+    logits = torch.randn(len(tok))
+    masked = _only_tokens_starting_with(logits, " ", tok)
+    kept = torch.isfinite(masked).nonzero().flatten().tolist()
+    assert kept and all(tok.decode([i]).startswith(" ") for i in kept)
+
+
+def test_healed_text_is_not_repeated_in_the_suggestion(engine):
+    for seed in range(4):
+        result = engine.complete(
+            CompletionRequest(prefix="x = foo ", max_new_tokens=8, temperature=1.0, seed=seed)
+        )
+        # The healed space is already in the document: a suggestion never starts by typing it again.
+        assert result is None or not result.text.startswith(" ")
