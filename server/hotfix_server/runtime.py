@@ -8,7 +8,6 @@ it never takes completions down with it.
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -28,9 +27,6 @@ from hotfix_engine.trainer_status import read_status
 from hotfix_server.config import ServerConfig
 
 log = logging.getLogger(__name__)
-
-# Outcomes may arrive a minute after their suggestion; older suggestions are no longer needed.
-RECENT_SUGGESTIONS = 512
 
 
 @dataclass
@@ -111,7 +107,6 @@ class Runtime:
         self.store_error: str | None = None
         self.tracker = OutcomeTracker()
         self.stats = GenerationStats()
-        self._recent: collections.OrderedDict[str, SuggestionRecord] = collections.OrderedDict()
 
     @property
     def data_dir(self) -> Path:
@@ -165,9 +160,6 @@ class Runtime:
             adapter=completion.adapter,
             matches=self.check(request, completion.text),
         )
-        self._recent[suggestion_id] = record
-        while len(self._recent) > RECENT_SUGGESTIONS:
-            self._recent.popitem(last=False)
         if self.store is not None:
             try:
                 self.store.record_suggestion(record)
@@ -182,10 +174,6 @@ class Runtime:
             if self.store is None:
                 continue
             try:
-                if outcome.kind == "edited" and outcome.suggestion_id in self._recent:
-                    # The store forgets a suggestion it did not keep once its acceptance is recorded;
-                    # offering it again lets the edit pair be built from it.
-                    self.store.record_suggestion(self._recent[outcome.suggestion_id])
                 self.store.record_outcome(outcome)
                 if outcome.kind == "edited":
                     self._learn_edit(self.store, outcome.suggestion_id)

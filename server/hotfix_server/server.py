@@ -250,7 +250,8 @@ class HotfixServer(LanguageServer):
             params.context is not None and params.context.trigger_kind == types.CompletionTriggerKind.Invoked
         )
         suggestion_id, text = await self._suggest(params.text_document.uri, params.position, explicit)
-        return translate.completion_items(suggestion_id, text, params.position)
+        markdown = translate.supports_markdown(self.client_capabilities)
+        return translate.completion_items(suggestion_id, text, params.position, markdown)
 
     async def _suggest(self, uri: str, position: types.Position, explicit: bool) -> tuple[str | None, str]:
         """A suggestion id and text for the cursor, or ``(None, "")`` when there is nothing to show."""

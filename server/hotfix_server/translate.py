@@ -107,11 +107,14 @@ def inline_items(
     return types.InlineCompletionList(items=[item])
 
 
-def completion_items(suggestion_id: str | None, text: str, position: types.Position) -> types.CompletionList:
+def completion_items(
+    suggestion_id: str | None, text: str, position: types.Position, markdown: bool = False
+) -> types.CompletionList:
     """The same suggestion for clients with only classic completion: one item editing from the cursor.
 
     The list is always incomplete so that the client asks again as the user types instead of
-    filtering a suggestion made for an older cursor.
+    filtering a suggestion made for an older cursor. The documentation shows the whole suggestion,
+    as a code block for clients that render Markdown.
     """
     if suggestion_id is None:
         return types.CompletionList(is_incomplete=True, items=[])
@@ -121,7 +124,11 @@ def completion_items(suggestion_id: str | None, text: str, position: types.Posit
         label=label or text,
         kind=types.CompletionItemKind.Snippet,
         detail="hotfix",
-        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{text}\n```"),
+        documentation=(
+            types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{text}\n```")
+            if markdown
+            else text
+        ),
         sort_text="0",
         preselect=True,
         insert_text_format=types.InsertTextFormat.PlainText,
@@ -129,6 +136,13 @@ def completion_items(suggestion_id: str | None, text: str, position: types.Posit
         command=_accept_command(suggestion_id),
     )
     return types.CompletionList(is_incomplete=True, items=[item])
+
+
+def supports_markdown(capabilities: types.ClientCapabilities) -> bool:
+    """Whether the client renders Markdown in completion item documentation."""
+    completion = capabilities.text_document.completion if capabilities.text_document else None
+    item = completion.completion_item if completion else None
+    return bool(item and item.documentation_format and types.MarkupKind.Markdown in item.documentation_format)
 
 
 def progress_begin(
