@@ -30,6 +30,7 @@ from pathlib import Path
 from hotfix_engine.errors import DataError
 from hotfix_engine.pairs import BugFixPair
 from hotfix_engine.patterns.classify import classify_pair
+from hotfix_engine.patterns.fragments import parse_statement
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +184,21 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
+_BLOCKS = {"body", "orelse", "finalbody", "handlers", "cases", "decorator_list"}
+
+
 def _own_span(node: ast.stmt) -> tuple[int, int]:
-    """The lines (1-based, inclusive) a statement occupies by itself: a compound statement's header."""
-    body = getattr(node, "body", None)
-    end = node.end_lineno or node.lineno
-    if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-        end = max(node.lineno, body[0].lineno - 1)
+    """The lines (1-based, inclusive) a statement occupies by itself: a compound statement's
+    header (up to the end of its test, target, arguments...), never the comments before its body."""
+    if not isinstance(getattr(node, "body", None), list):
+        return node.lineno, node.end_lineno or node.lineno
+    end = node.lineno
+    for name, value in ast.iter_fields(node):
+        if name in _BLOCKS:
+            continue
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, ast.AST):
+                end = max(end, getattr(child, "end_lineno", None) or end)
     return node.lineno, end
 
 
@@ -230,6 +240,11 @@ def _single_statement(old: str, new: str) -> tuple[int, int, int, int, list[ast.
         return "not-single-statement"
     tree_a, tree_b = _parse(old), _parse(new)
     if tree_a is None or tree_b is None:
+        # Files that do not parse (Python 2, a broken revision) still yield a one-line change
+        # whose two lines each parse as a statement on their own.
+        one_line = first_a == last_a and first_b == last_b
+        if one_line and parse_statement(a[first_a - 1]) and parse_statement(b[first_b - 1]):
+            return first_a, last_a, first_b, last_b, []
         return "syntax-error"
     span_a, span_b = _statement_at(tree_a, first_a, last_a), _statement_at(tree_b, first_b, last_b)
     if span_a is None or span_b is None:

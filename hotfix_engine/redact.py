@@ -65,6 +65,7 @@ _ASSIGNED = re.compile(
     + SECRET_NAME
     + r"['\"]?\s*(?::|=|:=)\s*[rbuRBU]{0,2}(['\"])(?P<value>(?:(?!\1)[^\\\n]|\\.){4,})\1"
 )
+_SECRET_WORDS = ("pass", "pwd", "secret", "key", "token", "credential")
 # ``scheme://user:password@host``
 _URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]+:(?P<value>[^\s@/'\"]{3,})@")
 # Values that are obviously not secrets: placeholders, templates, environment lookups.
@@ -86,20 +87,25 @@ def _ip_ok(candidate: str) -> bool:
 
 def find_sensitive(text: str) -> list[Sensitive]:
     """Every e-mail address, IP address and secret in ``text``, sorted and not overlapping."""
+    # Cheap substring tests first: this runs on every suggestion and most code holds none of these.
     found: list[Sensitive] = []
-    for match in _PRIVATE_KEY.finditer(text):
-        found.append(Sensitive("secret", match.start(), match.end(), match.group()))
+    lowered = text.lower()
+    if "private key-----" in lowered:
+        for match in _PRIVATE_KEY.finditer(text):
+            found.append(Sensitive("secret", match.start(), match.end(), match.group()))
     for match in _TOKENS.finditer(text):
         found.append(Sensitive("secret", match.start(), match.end(), match.group()))
-    for pattern in (_ASSIGNED, _URL_PASSWORD):
+    assigned = any(word in lowered for word in _SECRET_WORDS)
+    for pattern in (_ASSIGNED,) * assigned + (_URL_PASSWORD,) * ("://" in text):
         for match in pattern.finditer(text):
             value = match.group("value")
             # Secrets have no spaces and are not URLs; this keeps ``token_url = "https://..."`` out.
             if not _NOT_A_SECRET.match(value) and not any(c.isspace() for c in value) and "://" not in value:
                 found.append(Sensitive("secret", match.start("value"), match.end("value"), value))
-    for match in _EMAIL.finditer(text):
-        found.append(Sensitive("email", match.start(), match.end(), match.group()))
-    for pattern in (_IPV4, _IPV6):
+    if "@" in text:
+        for match in _EMAIL.finditer(text):
+            found.append(Sensitive("email", match.start(), match.end(), match.group()))
+    for pattern in (_IPV4,) * ("." in text) + (_IPV6,) * (text.count(":") >= 3):
         for match in pattern.finditer(text):
             if _ip_ok(match.group()):
                 found.append(Sensitive("ip", match.start(), match.end(), match.group()))

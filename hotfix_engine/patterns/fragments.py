@@ -10,6 +10,7 @@ text of a line is never altered, so column offsets stay valid).
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 MAX_STATEMENT_LINES = 8
 _AFTER_IF = ("elif ", "elif(", "else:", "else ")
 _AFTER_TRY = ("except", "finally:", "finally ")
+_STRINGS = re.compile(r"([\'\"])(?:\\.|(?!\1).)*\1")
+_CODE_END = re.compile(r"#.*$")
+_ARGUMENTS = re.compile(r"^\*{0,2}[A-Za-z_]\w*\s*=[^=]")
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,11 @@ def _indent(line: str) -> str:
 
 
 def _variants(lines: list[str]) -> list[tuple[list[str], list[str]]]:
-    """Wrappers (lines before, lines after) that may make ``lines`` parse as a statement."""
+    """Wrappers (lines before, lines after) that may make ``lines`` parse as a statement.
+
+    Only plausible wrappers are tried (a body only after a ``:``, brackets only around what looks
+    like arguments): every failed parse costs time on each shown suggestion.
+    """
     first = lines[0]
     indent = _indent(first)
     stripped = first.lstrip()
@@ -58,11 +66,19 @@ def _variants(lines: list[str]) -> list[tuple[list[str], list[str]]]:
         before.append(indent + "if 1: pass")
     elif stripped.startswith(_AFTER_TRY):
         before.append(indent + "try: pass")
-    body = [indent + "    pass"]
-    variants = [(before, []), (before, body)]
+    variants: list[tuple[list[str], list[str]]] = [(before, [])]
+    if _CODE_END.sub("", _STRINGS.sub('""', lines[-1])).rstrip().endswith(":"):
+        variants.append((before, [indent + "    pass"]))
     # A continuation line inside brackets, such as keyword arguments: ``exists=False, dir_okay=True``.
-    variants.append((["f("], [")"]))
+    if _ARGUMENTS.match(stripped) or stripped.rstrip().endswith(","):
+        variants.append((["f("], [")"]))
     return variants
+
+
+def _depth(line: str) -> int:
+    """Brackets opened minus closed on a line, strings and comments aside (an estimate)."""
+    code = _CODE_END.sub("", _STRINGS.sub("", line))
+    return sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
 
 
 def _try_lines(lines: list[str]) -> tuple[ast.Module, str, int] | None:
@@ -76,13 +92,13 @@ def _try_lines(lines: list[str]) -> tuple[ast.Module, str, int] | None:
 
 def parse_pieces(text: str) -> list[Piece]:
     """The parts of ``text`` that parse: the whole text when it can, else statement by statement."""
-    tree = _parse(text)
-    if tree is not None:
-        return [Piece(tree, text, 0, 0)]
     lines = text.split("\n")
+    # For an unindented text the first variant is the text itself, parsed as it is.
     whole = _try_lines(lines)
     if whole is not None:
         return [Piece(whole[0], whole[1], 0, whole[2])]
+    if len(lines) == 1:
+        return []
     pieces = []
     index = 0
     while index < len(lines):
@@ -90,12 +106,20 @@ def parse_pieces(text: str) -> list[Piece]:
         if not line or line.startswith("#"):
             index += 1
             continue
-        for end in range(index + 1, min(len(lines), index + MAX_STATEMENT_LINES) + 1):
-            parsed = _try_lines(lines[index:end])
-            if parsed is not None:
-                pieces.append(Piece(parsed[0], parsed[1], index, parsed[2]))
-                index = end
+        # A statement continues past a line only while brackets are open or the line ends in "\\".
+        end, depth = index, 0
+        while end < min(len(lines), index + MAX_STATEMENT_LINES):
+            depth += _depth(lines[end])
+            end += 1
+            if depth <= 0 and not lines[end - 1].rstrip().endswith("\\"):
                 break
+        parsed = _try_lines(lines[index:end])
+        if parsed is None and end > index + 1:
+            parsed = _try_lines(lines[index : index + 1])
+            end = index + 1
+        if parsed is not None:
+            pieces.append(Piece(parsed[0], parsed[1], index, parsed[2]))
+            index = end
         else:
             index += 1
     return pieces

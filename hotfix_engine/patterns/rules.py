@@ -692,12 +692,14 @@ _SECRET_ASSIGNMENT = re.compile(
 
 def _text_hits(text: str) -> Iterator[tuple[int, int, int, str, str, str | None]]:
     """(line, start col, end col, rule id, message, fix) for leaks found in the text."""
-    line_starts = [0]
-    for index, char in enumerate(text):
-        if char == "\n":
-            line_starts.append(index + 1)
+    items = find_sensitive(text)
+    if not items:
+        return
     lines = text.split("\n")
-    for item in find_sensitive(text):
+    line_starts = [0]
+    for row in lines[:-1]:
+        line_starts.append(line_starts[-1] + len(row) + 1)
+    for item in items:
         line = _line_at(line_starts, item.start)
         col = item.start - line_starts[line]
         end_col = min(item.end - line_starts[line], len(lines[line]))
