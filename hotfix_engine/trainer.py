@@ -9,6 +9,7 @@ makes full logits the time and memory hog).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -63,6 +64,9 @@ class TrainConfig:
     lora_alpha: int = 16  # alpha = 2r, the usual scale
     target_modules: tuple[str, ...] | None = None  # None: found per architecture (target_modules_for)
     num_virtual_tokens: int = 8  # prefix/prompt length: a few vectors suffice for a narrow behaviour
+    share_context: bool = (
+        True  # run a pair's shared context once for both sides (LoRA/IA3): ~40 % fewer tokens
+    )
     grad_clip: float = 1.0  # keeps one odd batch from undoing the rest
     ga_max_nll: float = 6.0  # gradient-ascent stop rule: a token with p < e^-6 is unlearnt enough
     npo_beta: float = 0.1  # NPO temperature from Zhang et al. 2024
@@ -321,6 +325,91 @@ def _rows(model: Any, batch: _Batch, virtual_tokens: int = 0) -> torch.Tensor:
     return logits
 
 
+def _cache_argument(model: Any) -> str:
+    """The keyword (and output field) of the KV cache: ``cache`` in transformers >= 5.2x, before that the old name."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _shared_rows(
+    model: Any, spans: Sequence[tuple[TokenSpan, dict[str, bool]]], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Like :func:`_spans_batch` + :func:`_rows`, but each context runs once for both of its targets.
+
+    A pair's fixed and buggy sequences share their context, which is most of their tokens: the
+    contexts run first with the KV cache on (gradients flow through the cache), the cache is
+    repeated per target, and only the targets run a second time. Rows come out ordered as
+    (first target token of every span) then (the other scored tokens, span by span).
+    """
+    device = next(model.parameters()).device
+    contexts: list[tuple[int, ...]] = []
+    owner: list[int] = []
+    for span, _flags in spans:
+        context = span.ids[: span.start]
+        if not contexts or contexts[-1] != context:
+            contexts.append(context)
+        owner.append(len(contexts) - 1)
+    width = max(len(c) for c in contexts)
+    ctx_ids = torch.full((len(contexts), width), pad_id, dtype=torch.long)
+    ctx_mask = torch.zeros((len(contexts), width), dtype=torch.long)
+    for b, context in enumerate(contexts):
+        ctx_ids[b, width - len(context) :] = torch.tensor(context)
+        ctx_mask[b, width - len(context) :] = 1
+    ctx_ids, ctx_mask = ctx_ids.to(device), ctx_mask.to(device)
+    first = model(input_ids=ctx_ids, attention_mask=ctx_mask, use_cache=True, logits_to_keep=1)
+    names = sorted({name for _, flags in spans for name in flags})
+    scored = [
+        [i for i in range(len(span.target)) if any(whole or span.changed[i] for whole in flags.values())]
+        for span, flags in spans
+    ]
+    first_rows, first_targets, rest_targets = [], [], []
+    first_masks: dict[str, list[bool]] = {name: [] for name in names}
+    rest_masks: dict[str, list[bool]] = {name: [] for name in names}
+    for m, ((span, flags), idx) in enumerate(zip(spans, scored, strict=True)):
+        for i in idx:
+            is_first = i == 0
+            (first_targets if is_first else rest_targets).append(span.target[i])
+            for name in names:
+                use = name in flags and (flags[name] or span.changed[i])
+                (first_masks if is_first else rest_masks)[name].append(use)
+            if is_first:
+                first_rows.append(owner[m])
+    logits = [first.logits[first_rows, -1]] if first_rows else []
+    length = max(
+        (idx[-1] for idx in scored if idx), default=0
+    )  # inputs: target tokens before the last scored
+    if length:
+        cont = torch.full((len(spans), length), pad_id, dtype=torch.long)
+        cont_mask = torch.zeros((len(spans), length), dtype=torch.long)
+        keep = torch.zeros((len(spans), length), dtype=torch.bool)
+        for m, ((span, _flags), idx) in enumerate(zip(spans, scored, strict=True)):
+            n = idx[-1] if idx else 0
+            cont[m, :n] = torch.tensor(span.target[:n])
+            cont_mask[m, :n] = 1
+            for i in idx:
+                if i:
+                    keep[m, i - 1] = True  # the input at i - 1 predicts target token i
+        cache_name = _cache_argument(model)
+        cache = getattr(first, cache_name)
+        cache.batch_select_indices(torch.tensor(owner, device=device))
+        attention = torch.cat([ctx_mask[owner], cont_mask.to(device)], dim=1)
+        second = model(
+            input_ids=cont.to(device),
+            attention_mask=attention,
+            use_cache=True,
+            logits_to_keep=keep.to(device),
+            **{cache_name: cache},
+        )
+        rest = second.logits if second.logits.dim() == 2 else second.logits[keep.to(device)]
+        logits.append(rest)
+    targets = torch.tensor(first_targets + rest_targets, dtype=torch.long, device=device)
+    masks = {
+        name: torch.tensor(first_masks[name] + rest_masks[name], dtype=torch.bool, device=device)
+        for name in names
+    }
+    return torch.cat(logits, dim=0), targets, masks
+
+
 def step_terms(
     model: Any, pairs: Sequence[Example], windows: Sequence[tuple[int, ...]], config: TrainConfig, pad_id: int
 ) -> dict[str, torch.Tensor]:
@@ -335,23 +424,34 @@ def step_terms(
         if weights.get("unlearn") and example.buggy is not None:
             # An unlearn-only rejection marks every token changed, so "changed" covers its whole line.
             spans.append((example.buggy, {"unlearn": config.unlearn_tokens == "whole"}))
+    spans = [(span, flags) for span, flags in spans if any(f or any(span.changed) for f in flags.values())]
     if spans:
-        batch = _on(_spans_batch(spans, pad_id), model)
-        logits = _rows(model, batch, virtual)
-        if "learn" in batch.masks and batch.masks["learn"].any():
-            terms["learn"] = objectives.learn_ce(logits, batch.targets, batch.masks["learn"])
-        if "unlearn" in batch.masks and batch.masks["unlearn"].any():
-            mask = batch.masks["unlearn"]
+        # Prefix tuning owns the KV cache and prompt tuning shifts positions: they take the plain path.
+        if config.share_context and config.method in ("lora", "ia3"):
+
+            def forward(m: Any, adapted: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+                return _shared_rows(m, spans, pad_id)
+        else:
+            batch = _on(_spans_batch(spans, pad_id), model)
+
+            def forward(m: Any, adapted: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+                return _rows(m, batch, virtual if adapted else 0), batch.targets, batch.masks
+
+        logits, targets, masks = forward(model, True)
+        if "learn" in masks and masks["learn"].any():
+            terms["learn"] = objectives.learn_ce(logits, targets, masks["learn"])
+        if "unlearn" in masks and masks["unlearn"].any():
+            mask = masks["unlearn"]
             if config.unlearn_loss == "unlikelihood":
-                terms["unlearn"] = objectives.unlearn_unlikelihood(logits, batch.targets, mask)
+                terms["unlearn"] = objectives.unlearn_unlikelihood(logits, targets, mask)
             elif config.unlearn_loss == "gradient_ascent":
                 terms["unlearn"] = objectives.unlearn_gradient_ascent(
-                    logits, batch.targets, mask, config.ga_max_nll
+                    logits, targets, mask, config.ga_max_nll
                 )
             else:
                 with torch.no_grad(), model.disable_adapter():
-                    ref = objectives.token_logprobs(_rows(model, batch), batch.targets)
-                terms["unlearn"] = objectives.unlearn_npo(logits, ref, batch.targets, mask, config.npo_beta)
+                    ref = objectives.token_logprobs(forward(model, False)[0], targets)
+                terms["unlearn"] = objectives.unlearn_npo(logits, ref, targets, mask, config.npo_beta)
     if weights.get("retain") and windows:
         batch = _on(_windows_batch(windows, config.retain_positions), model)
         logits = _rows(model, batch, virtual)

@@ -134,6 +134,19 @@ def test_each_term_moves_the_adapter_the_right_way(tok, data, tmp_path):
     assert measure_terms(unlearnt.model, tok, data, probe)["unlearn"] < before
 
 
+@pytest.mark.parametrize("method", ["lora", "ia3"])
+def test_sharing_the_context_gives_the_same_losses_as_two_full_sequences(tok, data, method):
+    result = tr.train(build_model(tok), tok, data, config(method=method, lr=5e-2, epochs=2), progress=False)
+    all_terms = (("learn", 1.0), ("unlearn", 1.0), ("retain", 1.0))
+    shared = measure_terms(result.model, tok, data, config(method=method, weights=all_terms))
+    plain = measure_terms(
+        result.model, tok, data, config(method=method, weights=all_terms, share_context=False)
+    )
+    assert shared.keys() == plain.keys() == {"learn", "unlearn", "retain"}
+    for name in shared:
+        assert shared[name] == pytest.approx(plain[name], rel=1e-4, abs=1e-6), name
+
+
 def test_config_is_validated_by_name():
     with pytest.raises(ValueError, match="valid: lora, ia3, prefix, prompt"):
         tr.TrainConfig(method="qlora")
