@@ -13,6 +13,7 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -73,6 +74,10 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -83,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     setup_logging(args.verbose, args.log_file)
+    # A polite stop (the daemon ending a run, a service manager) unwinds like Ctrl-C, so every
+    # `finally` runs: a trainer removes its staging folder, a store closes its connection.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return int(args.func(args) or 0)
     except HotfixError as exc:

@@ -1,0 +1,94 @@
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from hotfix_engine.daemon import Daemon, TrainingPolicy, request_training, trainable_records
+from hotfix_engine.errors import ConfigError
+from hotfix_engine.pairs import BugFixPair
+from hotfix_engine.store import Store
+from hotfix_engine.trainer_status import read_status
+
+EAGER = TrainingPolicy(min_records=1, idle_s=0, min_interval_s=0, debounce_s=0.1, poll_s=0.2)
+
+
+def add_edit_pairs(data_dir, count=2):
+    store = Store.open(data_dir)
+    try:
+        store.add_pairs(
+            [
+                BugFixPair(prefix=f"def f{i}(x):\n    ", buggy="if x == None:", fixed="if x is None:")
+                for i in range(count)
+            ],
+            origin="edit",
+        )
+    finally:
+        store.close()
+
+
+def test_policy_reasons():
+    policy = TrainingPolicy(min_records=3, idle_s=10, min_interval_s=60)
+    assert policy.due(1, 100, 100, False) == (False, "waiting for feedback (1/3 new records)")
+    assert policy.due(5, 2, 100, False) == (False, "waiting for the editor to be idle")
+    assert not policy.due(5, 100, 30, False)[0]
+    assert policy.due(5, 100, 100, False) == (True, "5 new records")
+    assert policy.due(1, 0, 0, True) == (True, "requested")
+    assert policy.due(0, 0, 0, True)[0] is False
+    with pytest.raises(ConfigError):
+        TrainingPolicy(idle_s=-1)
+
+
+def test_counts_trainable_records(isolated_home):
+    assert trainable_records(isolated_home)[0] == 0
+    add_edit_pairs(isolated_home, 3)
+    count, fingerprint = trainable_records(isolated_home)
+    assert count == 3 and len(fingerprint) == 40
+
+
+def test_a_crashing_trainer_is_reported_and_the_daemon_goes_on(isolated_home):
+    add_edit_pairs(isolated_home)
+    daemon = Daemon(isolated_home, "embedded:no-such-model", EAGER)
+    stop = threading.Event()
+    assert daemon.tick(stop) == "2 new records"
+    status = read_status(isolated_home)
+    assert status["state"] == "failed" and "exit 1" in status["message"]
+    # The same records are not retried in a loop; a request or new feedback starts a new run.
+    assert "waiting for feedback" in daemon.tick(stop)
+    request_training(isolated_home)
+    assert daemon.tick(stop) == "requested" and daemon.runs == 2
+
+
+def test_only_one_daemon_serves_a_folder(isolated_home):
+    first = Daemon(isolated_home, None, EAGER)
+    stop = threading.Event()
+    thread = threading.Thread(target=first.run, args=(stop,))
+    thread.start()
+    try:
+        time.sleep(0.5)
+        assert Daemon(isolated_home, None, EAGER).run(threading.Event()) == 3
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_stopping_mid_run_ends_the_trainer_and_leaves_no_version(isolated_home, monkeypatch):
+    add_edit_pairs(isolated_home)
+    daemon = Daemon(isolated_home, None, EAGER)
+    slow = [sys.executable, "-c", "import time; time.sleep(60)"]
+    real_popen = subprocess.Popen
+    # The daemon's child is a stand-in that would run for a minute.
+    monkeypatch.setattr(subprocess, "Popen", lambda command, **kwargs: real_popen(slow, **kwargs))
+    stop = threading.Event()
+    thread = threading.Thread(target=daemon.tick, args=(stop,))
+    thread.start()
+    time.sleep(1.0)
+    child = daemon.child
+    assert child is not None and child.poll() is None
+    stop.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and child.poll() is not None
+    assert read_status(isolated_home)["message"] == "training stopped"
+    assert not any((isolated_home / "adapters").glob("*/v*"))
