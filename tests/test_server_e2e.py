@@ -357,6 +357,47 @@ async def test_cancel_request_and_a_newer_request_stop_the_generation(shared: La
     assert len((await doc.inline()).items) == 1
 
 
+# Adapters -----------------------------------------------------------------------------------
+
+
+def add_lora_version(model_dir: Path, registry: Any) -> str:
+    """A freshly initialised LoRA adapter for the model, added to the registry as a published version."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(model_dir),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
+    staged = registry.staging()
+    model.save_pretrained(staged)
+    return registry.add(staged, {"published": True, "parent": None}).version
+
+
+async def test_a_new_current_adapter_is_hot_swapped_and_rolled_back(
+    shared: LanguageClient, printable_model: Path
+) -> None:
+    from hotfix_engine.adapters import AdapterRegistry
+
+    registry = AdapterRegistry(shared.data_dir, (await status(shared))["modelKey"])  # type: ignore[attr-defined]
+    version = add_lora_version(printable_model, registry)
+    registry.set_current(version)  # as the trainer does when it publishes
+    await until(shared, lambda s: s["adapter"] == version)
+    await until(shared, lambda s: {"version": version} in shared.adapter_changes)  # type: ignore[attr-defined]
+    doc = Doc(shared, "adapted", "def f(x):\n    return ")
+    assert len((await doc.inline()).items) == 1
+
+    assert await command(shared, "hotfix.rollback") == {"version": None}
+    assert (await status(shared))["adapter"] is None
+    await until(shared, lambda s: shared.adapter_changes[-1] == {"version": None})  # type: ignore[attr-defined]
+    assert registry.current() is None
+    with pytest.raises(JsonRpcException, match="nothing to roll back"):
+        await command(shared, "hotfix.rollback")
+    assert await command(shared, "hotfix.rollback", version) == {"version": version}
+    assert (await status(shared))["adapter"] == version
+    assert await command(shared, "hotfix.rollback", "none") == {"version": None}
+
+
 # Bad input ----------------------------------------------------------------------------------
 
 
@@ -431,6 +472,36 @@ async def test_a_model_that_does_not_load_leaves_a_server_that_answers(tmp_path:
         assert any("could not be loaded" in m.message for m in client.messages)
         doc = Doc(client, "nomodel", "x = ")
         assert not (await doc.inline()).items
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+@pytest.mark.slow
+async def test_train_starts_one_trainer_and_relays_its_progress(
+    printable_model: Path, tmp_path: Path
+) -> None:
+    client = await start(tmp_path, {"model": str(printable_model), **SHARED_OPTIONS})
+    try:
+        tokens_before = set(client.progress_reports)
+        first = await command(client, "hotfix.train")
+        assert first["message"].startswith("training started") and first["running"] is True
+        second = await command(client, "hotfix.train")
+        assert second["message"].startswith("training is already running")
+        deadline = time.monotonic() + 120
+        while True:
+            new = [r for t, r in client.progress_reports.items() if t not in tokens_before]
+            if new and new[0] and new[0][-1].kind == "end":
+                break
+            assert time.monotonic() < deadline, client.progress_reports
+            await asyncio.sleep(0.2)
+        assert new[0][0].kind == "begin" and new[0][0].title == "hotfix: training"
+        # Nothing was recorded yet, so the trainer refuses; the reason reaches the user.
+        assert "no rejected or edited suggestions" in new[0][-1].message
+        assert any("training failed" in m.message for m in client.messages)
+        assert (await status(client))["trainerRunning"] is False
+        logs = list((tmp_path / "home" / "logs").glob("train-*.log"))
+        assert len(logs) == 1
     finally:
         await client.shutdown_session()
         await client.stop()

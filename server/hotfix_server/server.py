@@ -333,7 +333,9 @@ class HotfixServer(LanguageServer):
         backend = self.runtime.backend
         model = backend.engine.loaded.spec if backend else self.runtime.config.model or DEFAULT_MODEL
         progress = ServerProgress(self, "hotfix: training", self._progress_supported)
-        message = self.trainer.start(model, self.runtime.data_dir, progress)
+        message = self.trainer.start(
+            model, self.runtime.data_dir, progress, lambda text: self._tell(f"hotfix: {text}")
+        )
         return {"message": message, "running": self.trainer.running}
 
     async def on_rollback(self, *args):

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hotfix_engine.paths import logs_dir
@@ -24,6 +25,16 @@ log = logging.getLogger(__name__)
 
 NICENESS = 10
 POLL_S = 1.0
+
+
+def _last_error(log_file: Path) -> str | None:
+    """The trainer's one-line error (``hotfix: error: ...``), if it printed one."""
+    try:
+        lines = log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    errors = [line.split("error:", 1)[1].strip() for line in lines if line.startswith("hotfix: error:")]
+    return errors[-1] if errors else None
 
 
 def _lower_priority() -> None:
@@ -41,7 +52,9 @@ class TrainerProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def start(self, model: str, data_dir: Path, progress: ServerProgress) -> str:
+    def start(
+        self, model: str, data_dir: Path, progress: ServerProgress, on_failure: Callable[[str], None]
+    ) -> str:
         """Start training unless a run (ours or another server's) is going; returns what happened."""
         if self.running:
             return "training is already running"
@@ -63,11 +76,18 @@ class TrainerProcess:
                 start_new_session=True,  # an editor's Ctrl-C must not kill a half-written adapter
             )
         log.info("training started (process %d), log: %s", self._process.pid, log_file)
-        self._follower = asyncio.ensure_future(self._follow(self._process, data_dir, progress, log_file))
+        self._follower = asyncio.ensure_future(
+            self._follow(self._process, data_dir, progress, log_file, on_failure)
+        )
         return f"training started (process {self._process.pid})"
 
     async def _follow(
-        self, process: subprocess.Popen[bytes], data_dir: Path, progress: ServerProgress, log_file: Path
+        self,
+        process: subprocess.Popen[bytes],
+        data_dir: Path,
+        progress: ServerProgress,
+        log_file: Path,
+        on_failure: Callable[[str], None],
     ) -> None:
         await progress.begin("starting")
         while process.poll() is None:
@@ -78,9 +98,12 @@ class TrainerProcess:
         status = read_status(data_dir)
         if process.returncode == 0:
             progress.end(status["message"] or "training finished")
-        else:
-            progress.end(f"training failed (exit code {process.returncode}); see {log_file}")
-            log.error("training failed (exit code %d); see %s", process.returncode, log_file)
+            return
+        message = (
+            f"training failed: {_last_error(log_file) or f'exit code {process.returncode}'} (log: {log_file})"
+        )
+        progress.end(message)
+        on_failure(message)
 
     def stop(self) -> None:
         """Leave a running trainer alone (it publishes atomically) but stop following it."""
