@@ -4,6 +4,7 @@
  */
 import * as os from 'node:os';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
 import * as vscode from 'vscode';
 import {
@@ -15,10 +16,12 @@ import {
   ServerOptions,
 } from 'vscode-languageclient/node';
 
+import * as readline from 'node:readline';
 import { Debouncer } from './debounce';
 import { ACCEPT_COMMAND, REJECT_COMMAND, ShownSuggestions, suggestionId, wantsCompletionItems } from './dismissals';
 import { preflight, Tail } from './preflight';
 import { describeCommand, resolveServerCommand, ServerCommand } from './serverCommand';
+import { stderrLevel } from './serverLog';
 import {
   documentSelector,
   expandPath,
@@ -28,8 +31,8 @@ import {
   readSettings,
   toInitializationOptions,
 } from './settings';
-import { Diagnosis, diagnose, FixAction, missingModel } from './startupErrors';
-import { ClientPhase, parseStatus, pollIntervalMs, renderStatus, ServerStatus } from './statusView';
+import { Diagnosis, diagnose, FixAction, missingModel, modelLoadFailed } from './startupErrors';
+import { ClientPhase, lastReportPath, parseStatus, pollIntervalMs, renderStatus, ServerStatus } from './statusView';
 
 export const STATUS_REQUEST = 'hotfix/status';
 export const ADAPTER_CHANGED = 'hotfix/adapterChanged';
@@ -53,6 +56,7 @@ export const COMMANDS = {
 
 export class HotfixController implements vscode.Disposable {
   private readonly log: vscode.LogOutputChannel;
+  private readonly trace: TraceChannel;
   private readonly statusItem: vscode.StatusBarItem;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly restartDebouncer: Debouncer;
@@ -68,6 +72,8 @@ export class HotfixController implements vscode.Disposable {
   private lastExitCode: number | null | undefined;
   /** Handlers bound to the current client, dropped with it. */
   private clientDisposables: vscode.Disposable[] = [];
+  /** Shown once per distinct error, not on every poll. */
+  private reportedModelError: string | undefined;
   private crashes: number[] = [];
   private lifecycle: Promise<void> = Promise.resolve();
   private disposed = false;
@@ -77,6 +83,7 @@ export class HotfixController implements vscode.Disposable {
 
   constructor() {
     this.log = vscode.window.createOutputChannel('Hotfix', { log: true });
+    this.trace = new TraceChannel(this.log);
     this.statusItem = vscode.window.createStatusBarItem('hotfix.status', vscode.StatusBarAlignment.Right, 100);
     this.statusItem.name = 'Hotfix';
     this.statusItem.command = COMMANDS.showMenu;
@@ -84,6 +91,7 @@ export class HotfixController implements vscode.Disposable {
     this.settings = this.readSettings(false);
     this.disposables.push(
       this.log,
+      this.trace,
       this.statusItem,
       vscode.commands.registerCommand(COMMANDS.showMenu, () => this.showMenu()),
       vscode.commands.registerCommand(COMMANDS.toggleContinuous, () => this.toggleContinuous()),
@@ -153,6 +161,7 @@ export class HotfixController implements vscode.Disposable {
     this.settings = this.readSettings(true);
     this.failure = undefined;
     this.status = undefined;
+    this.reportedModelError = undefined;
     this.setPhase('starting');
 
     const command = resolveServerCommand({
@@ -183,7 +192,16 @@ export class HotfixController implements vscode.Disposable {
       documentSelector: documentSelector(this.settings.enabledLanguages),
       initializationOptions: init,
       outputChannel: this.log,
-      traceOutputChannel: this.log,
+      traceOutputChannel: this.trace,
+      stdioOptions: {
+        // Unused: stdout carries the protocol when the server options return a process.
+        stdout: () => undefined,
+        stderr: (input, channel) => {
+          readline
+            .createInterface({ input, crlfDelay: Infinity, terminal: false })
+            .on('line', (line) => channel[stderrLevel(line)](line));
+        },
+      },
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       initializationFailedHandler: (error) => {
         this.log.error(`Initialization failed: ${String(error)}`);
@@ -229,16 +247,21 @@ export class HotfixController implements vscode.Disposable {
         void this.refreshStatus();
       }),
     );
+    let started = true;
     try {
       await client.start();
     } catch (e) {
-      if (this.client !== client) return;
       this.log.error(`The server did not start: ${String(e)}`);
+      started = false;
+    }
+    if (this.client !== client) return;
+    // start() can resolve after a failed initialize (the client stops itself first), so ask it too.
+    if (!started || !client.isRunning()) {
       this.client = undefined;
+      for (const d of this.clientDisposables.splice(0)) d.dispose();
       await this.waitForExit();
       return this.fail(this.diagnoseExit());
     }
-    if (this.client !== client) return;
     this.setPhase('running');
     void this.refreshStatus();
   }
@@ -328,6 +351,11 @@ export class HotfixController implements vscode.Disposable {
   private fail(d: Diagnosis): void {
     this.failure = d;
     this.setPhase('failed');
+    this.notify(d);
+  }
+
+  /** Shows a diagnosis with its fixes as buttons, and runs the one the user picks. */
+  private notify(d: Diagnosis): void {
     this.log.error(d.message);
     const titles = d.actions.map((a) => a.title);
     void Promise.resolve(vscode.window.showErrorMessage(d.message, ...titles)).then((picked) => {
@@ -412,13 +440,20 @@ export class HotfixController implements vscode.Disposable {
     this.stopPolling();
     const client = this.client;
     if (!client || this.phase !== 'running') return;
-    try {
-      const parsed = parseStatus(await client.sendRequest(STATUS_REQUEST, {}));
-      if (this.client !== client) return;
-      this.status = parsed;
-      this.render();
-    } catch (e) {
-      this.log.warn(`${STATUS_REQUEST} failed: ${String(e)}`);
+    // While the client restarts a crashed server there is nobody to ask; keep the last answer.
+    if (client.isRunning()) {
+      try {
+        const parsed = parseStatus(await client.sendRequest(STATUS_REQUEST, {}));
+        if (this.client !== client) return;
+        this.status = parsed;
+        this.render();
+        if (parsed?.modelError && parsed.modelError !== this.reportedModelError) {
+          this.reportedModelError = parsed.modelError;
+          this.notify(modelLoadFailed(parsed.modelError, parsed.model));
+        }
+      } catch (e) {
+        this.log.warn(`${STATUS_REQUEST} failed: ${String(e)}`);
+      }
     }
     if (this.client === client && !this.disposed) {
       this.pollTimer = setTimeout(() => void this.refreshStatus(), pollIntervalMs(this.status));
@@ -495,14 +530,15 @@ export class HotfixController implements vscode.Disposable {
 
   async showReport(): Promise<void> {
     await this.refreshStatus();
-    const last = this.status?.trainer.lastResult;
-    if (last === null || last === undefined) {
+    const status = this.status;
+    const last = status?.trainer.lastResult;
+    if (!status || last === null || last === undefined) {
       void vscode.window.showInformationMessage('hotfix: no training run has finished yet.');
       return;
     }
-    const report = typeof last === 'object' && last !== null ? (last as Record<string, unknown>).report : undefined;
-    if (typeof report === 'string' && fs.existsSync(report) && fs.statSync(report).isFile()) {
-      await vscode.window.showTextDocument(vscode.Uri.file(report), { preview: true });
+    const manifest = lastReportPath(status, path.join);
+    if (manifest && fs.existsSync(manifest)) {
+      await vscode.window.showTextDocument(vscode.Uri.file(manifest), { preview: true });
       return;
     }
     const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(last, null, 2) });
@@ -525,3 +561,67 @@ export class HotfixController implements vscode.Disposable {
   }
 }
 
+
+/**
+ * The language client traces messages only when its trace channel's log level is Trace, which users
+ * can set only per channel through a command. This channel reports Trace whenever `hotfix.trace.server`
+ * is on, and writes the trace into the Hotfix log, so the setting works as its description says.
+ */
+class TraceChannel implements vscode.LogOutputChannel {
+  private readonly changed = new vscode.EventEmitter<vscode.LogLevel>();
+  private readonly listener: vscode.Disposable;
+  readonly onDidChangeLogLevel = this.changed.event;
+
+  constructor(private readonly log: vscode.LogOutputChannel) {
+    this.listener = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('hotfix.trace.server')) this.changed.fire(this.logLevel);
+    });
+  }
+
+  get name(): string {
+    return this.log.name;
+  }
+
+  get logLevel(): vscode.LogLevel {
+    const level = vscode.workspace.getConfiguration('hotfix').get<string>('trace.server', 'off');
+    return level === 'off' ? this.log.logLevel : vscode.LogLevel.Trace;
+  }
+
+  trace(message: string): void {
+    this.log.info(message);
+  }
+  debug(message: string, ...args: unknown[]): void {
+    this.log.debug(message, ...args);
+  }
+  info(message: string, ...args: unknown[]): void {
+    this.log.info(message, ...args);
+  }
+  warn(message: string, ...args: unknown[]): void {
+    this.log.warn(message, ...args);
+  }
+  error(error: string | Error, ...args: unknown[]): void {
+    this.log.error(error, ...args);
+  }
+  append(value: string): void {
+    this.log.append(value);
+  }
+  appendLine(value: string): void {
+    this.log.appendLine(value);
+  }
+  replace(value: string): void {
+    this.log.replace(value);
+  }
+  clear(): void {
+    this.log.clear();
+  }
+  show(columnOrPreserveFocus?: vscode.ViewColumn | boolean, preserveFocus?: boolean): void {
+    this.log.show(typeof columnOrPreserveFocus === 'boolean' ? columnOrPreserveFocus : preserveFocus);
+  }
+  hide(): void {
+    this.log.hide();
+  }
+  dispose(): void {
+    this.listener.dispose();
+    this.changed.dispose();
+  }
+}

@@ -121,3 +121,14 @@ export function missingModel(modelSpec: string | undefined, exists: (path: strin
     actions: [{ kind: 'openSettings', title: 'Open Settings', setting: 'hotfix.model' }],
   };
 }
+
+/** The server runs on without a model when it cannot load one; the user still needs to hear why. */
+export function modelLoadFailed(modelError: string, modelSpec: string): Diagnosis {
+  return {
+    message: `hotfix: the model "${modelSpec}" could not be loaded: ${modelError.replace(/\.$/, '')}. Check hotfix.model.`,
+    actions: [
+      { kind: 'openSettings', title: 'Open Settings', setting: 'hotfix.model' },
+      { kind: 'openLog', title: 'Open Log' },
+    ],
+  };
+}

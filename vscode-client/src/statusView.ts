@@ -13,11 +13,17 @@ export interface TrainerStatus {
 
 export interface ServerStatus {
   readonly model: string;
+  /** The filesystem-safe key adapters are filed under; undefined until the model is loaded. */
+  readonly modelKey: string | undefined;
   readonly modelReady: boolean;
+  /** Why the model did not load; the server keeps running without completions. */
+  readonly modelError: string | undefined;
   readonly adapter: string | null;
   readonly trainer: TrainerStatus;
   readonly store: Readonly<Record<string, number>>;
+  readonly dataDir: string | undefined;
   readonly continuousHotfixing: boolean | undefined;
+  /** Any other problem the server reports (e.g. the store could not be opened). */
   readonly error: string | undefined;
   readonly raw: Record<string, unknown>;
 }
@@ -30,6 +36,8 @@ export interface StatusView {
   readonly severity: 'normal' | 'warning' | 'error';
 }
 
+const ACTIVE_TRAINER_STATES = new Set(['queued', 'training', 'evaluating', 'publishing', 'running', 'starting']);
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function toFraction(v: unknown): number | undefined {
@@ -38,39 +46,56 @@ function toFraction(v: unknown): number | undefined {
   return v > 1 ? Math.min(v / 100, 1) : v;
 }
 
+const text = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+
 /** Reads the server's status object; undefined when it is not one. */
 export function parseStatus(value: unknown): ServerStatus | undefined {
-  if (!isObject(value) || typeof value.model !== 'string') return undefined;
+  if (!isObject(value) || typeof value.modelReady !== 'boolean') return undefined;
   const t = isObject(value.trainer) ? value.trainer : {};
+  const state = text(t.state) ?? 'idle';
   let progress: number | undefined;
   let progressMessage: string | undefined;
   if (isObject(t.progress)) {
     const p = t.progress;
     progress =
       typeof p.percentage === 'number' ? toFraction(p.percentage / 100) : toFraction(p.fraction ?? p.value);
-    progressMessage = typeof p.message === 'string' ? p.message : undefined;
+    progressMessage = text(p.message);
   } else {
     progress = toFraction(t.progress);
   }
+  // The trainer's message explains a running step ("measuring the new version"); when idle it repeats the last result.
+  if (progressMessage === undefined && ACTIVE_TRAINER_STATES.has(state)) progressMessage = text(t.message);
   const storeSource = isObject(value.store) ? value.store : isObject(value.counts) ? value.counts : {};
   const store: Record<string, number> = {};
   for (const [k, v] of Object.entries(storeSource)) if (typeof v === 'number') store[k] = v;
   const adapter = value.adapter;
+  const failedMessage = state === 'failed' ? text(t.message) : undefined;
   return {
-    model: value.model,
-    modelReady: value.modelReady === true,
+    model: text(value.model) ?? text(value.modelKey) ?? 'default model',
+    modelKey: text(value.modelKey),
+    modelReady: value.modelReady,
+    modelError: text(value.modelError),
     adapter: typeof adapter === 'string' ? adapter : isObject(adapter) && typeof adapter.version === 'string' ? adapter.version : null,
     trainer: {
-      state: typeof t.state === 'string' ? t.state : 'idle',
+      state,
       progress,
-      progressMessage,
-      lastResult: t.lastResult ?? null,
+      progressMessage: progressMessage ?? failedMessage,
+      lastResult: t.lastResult ?? t.last_result ?? null,
     },
     store,
+    dataDir: text(value.dataDir),
     continuousHotfixing: typeof value.continuousHotfixing === 'boolean' ? value.continuousHotfixing : undefined,
-    error: typeof value.error === 'string' && value.error ? value.error : undefined,
+    error: text(value.storeError) ?? text(value.error),
     raw: value,
   };
+}
+
+/** The manifest of the last trained version: its gate metrics are the evaluation report. */
+export function lastReportPath(s: ServerStatus, join: (...parts: string[]) => string): string | undefined {
+  const r = s.trainer.lastResult;
+  const version = isObject(r) ? text(r.version) : undefined;
+  if (!version || !s.dataDir || !s.modelKey) return undefined;
+  return join(s.dataDir, 'adapters', s.modelKey, version, 'manifest.json');
 }
 
 /** Short model name for the status bar: the last path part without `.gguf`, or the embedded name. */
@@ -79,7 +104,6 @@ export function shortModel(model: string): string {
   return base.replace(/^embedded:/, '').replace(/\.gguf$/i, '');
 }
 
-const ACTIVE_TRAINER_STATES = new Set(['queued', 'training', 'evaluating', 'publishing', 'running', 'starting']);
 
 export function isTraining(s: ServerStatus): boolean {
   return ACTIVE_TRAINER_STATES.has(s.trainer.state);
@@ -113,7 +137,8 @@ export function renderStatus(phase: ClientPhase, s: ServerStatus | undefined, fa
   }
   const model = shortModel(s.model);
   const adapter = s.adapter ?? 'base';
-  const lines = [`Model: ${s.model}${s.modelReady ? '' : ' (loading)'}`, `Adapter: ${s.adapter ?? 'none (base model)'}`];
+  const loading = s.modelError ? ' (failed to load)' : s.modelReady ? '' : ' (loading)';
+  const lines = [`Model: ${s.model}${loading}`, `Adapter: ${s.adapter ?? 'none (base model)'}`];
   let trainerLine = `Trainer: ${s.trainer.state}`;
   if (s.trainer.progress !== undefined && isTraining(s)) trainerLine += ` ${Math.round(s.trainer.progress * 100)}%`;
   if (s.trainer.progressMessage) trainerLine += ` (${s.trainer.progressMessage})`;
@@ -123,10 +148,12 @@ export function renderStatus(phase: ClientPhase, s: ServerStatus | undefined, fa
   if (s.continuousHotfixing !== undefined) lines.push(`Continuous hotfixing: ${s.continuousHotfixing ? 'on' : 'off'}`);
   const counts = Object.entries(s.store);
   if (counts.length > 0) lines.push(`Store: ${counts.map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  if (s.modelError) lines.push(`Model error: ${s.modelError}`);
   if (s.error) lines.push(`Error: ${s.error}`);
   lines.push('Click for actions.');
   const tooltip = lines.join('\n');
 
+  if (s.modelError) return { text: `$(error) ${model} · not loaded`, tooltip, severity: 'error' };
   if (s.error) return { text: `$(warning) ${model} · ${adapter}`, tooltip, severity: 'warning' };
   if (!s.modelReady) return { text: `$(loading~spin) ${model} · loading`, tooltip, severity: 'normal' };
   if (isTraining(s)) {
@@ -138,6 +165,6 @@ export function renderStatus(phase: ClientPhase, s: ServerStatus | undefined, fa
 
 /** Poll often while something moves (loading, training), rarely otherwise. */
 export function pollIntervalMs(s: ServerStatus | undefined): number {
-  if (s === undefined || !s.modelReady || isTraining(s)) return 2000;
+  if (s === undefined || (!s.modelReady && !s.modelError) || isTraining(s)) return 2000;
   return 15000;
 }

@@ -221,3 +221,28 @@ test('a client that fails to start is reported with the server stderr diagnosis'
   assert.match(vscode.recorded.errors[0].message, /hotfix: the server stopped/);
   assert.equal(controller.state.phase, 'failed');
 });
+
+test('a start that resolves with the client stopped (failed initialize) is a failure, not a running server', async () => {
+  vscode.reset();
+  lc.resetClients();
+  lc.startBehaviour.resolveStopped = true;
+  vscode.reset({ 'server.pythonPath': fakePython('ok-python12', 0) });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  controller = await activate({ subscriptions: [] } as any);
+  await until(() => vscode.recorded.errors.length === 1, 'error message');
+  assert.equal(controller.state.phase, 'failed');
+  assert.equal(statusItem().text, '$(error) hotfix');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(lc.clients[0].requests.length, 0);
+});
+
+test('a model the server could not load is reported once, with the setting to fix', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python13', 0) });
+  lc.answers['hotfix/status'] = { ...READY_STATUS, modelReady: false, modelError: 'no model at /models/tiny' };
+  await until(() => vscode.recorded.errors.length === 1, 'error message');
+  assert.match(vscode.recorded.errors[0].message, /the model "\/models\/tiny" could not be loaded: no model at \/models\/tiny\. Check hotfix\.model/);
+  assert.deepEqual(vscode.recorded.errors[0].items, ['Open Settings', 'Open Log']);
+  await controller!.refreshStatus();
+  assert.equal(vscode.recorded.errors.length, 1);
+  assert.equal(statusItem().text, '$(error) tiny · not loaded');
+});

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseStatus, pollIntervalMs, renderStatus, shortModel, summarizeLastResult } from '../src/statusView';
+import * as path from 'node:path';
+import { lastReportPath, parseStatus, pollIntervalMs, renderStatus, shortModel, summarizeLastResult } from '../src/statusView';
 
 const base = {
   model: 'embedded:gemma3-270m',
@@ -12,8 +13,66 @@ const base = {
 
 test('parseStatus rejects what is not a status object', () => {
   assert.equal(parseStatus(null), undefined);
-  assert.equal(parseStatus({ modelReady: true }), undefined);
+  assert.equal(parseStatus({ model: 'x' }), undefined);
   assert.equal(parseStatus([1]), undefined);
+});
+
+// What hotfix_server's runtime.status() answers (snake_case trainer file, null model while the default loads).
+const SERVER_ANSWER = {
+  model: null,
+  modelKey: null,
+  modelReady: false,
+  modelError: null,
+  adapter: null,
+  record: 'patterns',
+  dataDir: '/data',
+  store: { suggestions: 0, outcomes: 0, accepted: 0 },
+  storeError: null,
+  trainer: { state: 'idle', progress: null, message: 'no improvement', pid: null, started: null, last_result: null },
+  trainerRunning: false,
+  continuousHotfixing: false,
+};
+
+test('the server\'s real answer: loading the default model', () => {
+  const s = parseStatus(SERVER_ANSWER)!;
+  assert.equal(s.model, 'default model');
+  assert.equal(renderStatus('running', s).text, '$(loading~spin) default model · loading');
+  assert.match(renderStatus('running', s).tooltip, /Continuous hotfixing: off/);
+});
+
+test('a model that failed to load is an error, polled slowly', () => {
+  const s = parseStatus({ ...SERVER_ANSWER, model: '/m/tiny', modelError: 'no model at /m/tiny' })!;
+  const view = renderStatus('running', s);
+  assert.equal(view.text, '$(error) tiny · not loaded');
+  assert.equal(view.severity, 'error');
+  assert.match(view.tooltip, /Model error: no model at \/m\/tiny/);
+  assert.equal(pollIntervalMs(s), 15000);
+});
+
+test('last_result from the trainer file, and the manifest that holds its evaluation', () => {
+  const s = parseStatus({
+    ...SERVER_ANSWER,
+    model: '/m/tiny',
+    modelKey: 'tiny-abc',
+    modelReady: true,
+    adapter: 'v0001',
+    trainer: { ...SERVER_ANSWER.trainer, last_result: { version: 'v0001', published: true, current: true, reason: 'fixed rate up' } },
+  })!;
+  assert.match(renderStatus('running', s).tooltip, /Last training: v0001 published: fixed rate up/);
+  assert.equal(lastReportPath(s, path.posix.join), '/data/adapters/tiny-abc/v0001/manifest.json');
+  assert.equal(lastReportPath(parseStatus(SERVER_ANSWER)!, path.posix.join), undefined);
+});
+
+test('a running step shows the trainer message; a failed run shows why', () => {
+  const running = parseStatus({ ...SERVER_ANSWER, modelReady: true, model: 'm', trainer: { state: 'evaluating', progress: null, message: 'measuring the new version' } })!;
+  assert.match(renderStatus('running', running).tooltip, /Trainer: evaluating \(measuring the new version\)/);
+  const failed = parseStatus({ ...SERVER_ANSWER, modelReady: true, model: 'm', trainer: { state: 'failed', message: 'out of memory' } })!;
+  assert.match(renderStatus('running', failed).tooltip, /Trainer: failed \(out of memory\)/);
+});
+
+test('a store error is a warning', () => {
+  const s = parseStatus({ ...SERVER_ANSWER, modelReady: true, model: 'm', storeError: 'database is locked' })!;
+  assert.equal(renderStatus('running', s).severity, 'warning');
 });
 
 test('ready on the base model: model and "base"', () => {

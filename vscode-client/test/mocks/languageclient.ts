@@ -12,13 +12,14 @@ type Handler = (params: unknown) => void;
 export const clients: LanguageClient[] = [];
 /** Answers by method; a function gets the params. */
 export const answers: Record<string, unknown> = {};
-/** When set, start() rejects with this error. */
-export const startBehaviour: { reject?: Error } = {};
+/** reject: start() rejects with it; resolveStopped: start() resolves but the client is not running. */
+export const startBehaviour: { reject?: Error; resolveStopped?: boolean } = {};
 
 export function resetClients(): void {
   clients.length = 0;
   for (const k of Object.keys(answers)) delete answers[k];
   startBehaviour.reject = undefined;
+  startBehaviour.resolveStopped = undefined;
 }
 
 export class LanguageClient {
@@ -38,8 +39,12 @@ export class LanguageClient {
 
   start(): Promise<void> {
     if (startBehaviour.reject) return Promise.reject(startBehaviour.reject);
-    this.state = 'running';
+    this.state = startBehaviour.resolveStopped ? 'stopped' : 'running';
     return Promise.resolve();
+  }
+
+  isRunning(): boolean {
+    return this.state === 'running';
   }
 
   stop(): Promise<void> {

@@ -14,7 +14,12 @@ export class EventEmitter<T> {
   fire(e: T): void {
     for (const l of [...this.listeners]) l(e);
   }
+  dispose(): void {
+    this.listeners = [];
+  }
 }
+
+export const LogLevel = { Off: 0, Trace: 1, Debug: 2, Info: 3, Warning: 4, Error: 5 };
 
 export const StatusBarAlignment = { Left: 1, Right: 2 };
 export const ConfigurationTarget = { Global: 1, Workspace: 2, WorkspaceFolder: 3 };
@@ -98,6 +103,11 @@ export const window = {
   createOutputChannel(_name: string, _options?: unknown) {
     const line = (level: string) => (msg: string) => recorded.logLines.push(`${level} ${msg}`);
     return {
+      name: _name,
+      logLevel: LogLevel.Info,
+      replace: line('replace'),
+      clear() {},
+      hide() {},
       info: line('info'),
       warn: line('warn'),
       error: line('error'),

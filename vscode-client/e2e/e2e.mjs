@@ -1,0 +1,194 @@
+// The real-editor test: our .vsix in code-server (VS Code 1.100), our Python server behind it with a
+// tiny random model and a trained adapter. Type in a Python file, see ghost text, accept it with Tab,
+// and check that the server recorded the acceptance and that the status bar names model and adapter.
+// Run through run.sh, which installs what this needs. Exits non-zero on failure.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  GHOST,
+  openBrowser,
+  openFile,
+  openWorkbench,
+  startCodeServer,
+  statusBarText,
+  waitForGhost,
+  waitForStatus,
+} from './harness.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const CLIENT = path.dirname(HERE);
+const REPO = path.dirname(CLIENT);
+const PYTHON = process.env.HOTFIX_PYTHON || 'python3';
+const VSIX = process.env.HOTFIX_VSIX || path.join(CLIENT, 'hotfix-vscode.vsix');
+const SCREENSHOT = path.join(HERE, 'screenshot.png');
+const DOCS_SCREENSHOT = path.join(REPO, 'docs', 'vscode-ghost-text.png');
+const TRAIN = process.env.E2E_TRAIN !== '0';
+
+const t0 = Date.now();
+const log = (...a) => console.log(`[e2e ${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+
+fs.mkdirSync(path.join(CLIENT, '.e2e'), { recursive: true });
+const run = fs.mkdtempSync(path.join(CLIENT, '.e2e', 'run-'));
+const modelDir = path.join(run, 'tiny-model');
+const dataDir = path.join(run, 'data');
+const ws = path.join(run, 'workspace');
+fs.mkdirSync(ws);
+const env = { ...process.env, HOTFIX_HOME: dataDir, PYTHONPATH: '' };
+
+function python(code, extraEnv = {}) {
+  return execFileSync(PYTHON, ['-c', code], { cwd: REPO, env: { ...env, ...extraEnv }, encoding: 'utf8' });
+}
+
+function storeCounts() {
+  return JSON.parse(
+    python(
+      'import json, os; from pathlib import Path; from hotfix_engine.store import Store\n' +
+        's = Store.open(Path(os.environ["HOTFIX_HOME"]))\n' +
+        'print(json.dumps(s.counts())); s.close()',
+    ),
+  );
+}
+
+// 1. A tiny random model (the one the Python tests use), and an adapter trained on three pairs, so that
+//    the status bar has a real version to show.
+python(
+  `import sys; sys.path.insert(0, 'tests'); from pathlib import Path; from tiny_model import save_tiny_model; save_tiny_model(Path(${JSON.stringify(modelDir)}))`,
+);
+log('tiny model in', modelDir);
+let adapter = 'base';
+if (TRAIN) {
+  const pairs = path.join(run, 'pairs.jsonl');
+  const pair = (id, prefix, buggy, fixed) =>
+    JSON.stringify({ id, source: 'e2e', prefix, buggy, fixed, suffix: '', pattern: '', tests: '' });
+  fs.writeFileSync(
+    pairs,
+    [
+      pair('p1', 'def last(items):\n', '    return items[len(items)]\n', '    return items[len(items) - 1]\n'),
+      pair('p2', 'def is_empty(items):\n', '    return len(items) == 1\n', '    return len(items) == 0\n'),
+      pair('p3', 'def same(a, b):\n', '    return a is b\n', '    return a == b\n'),
+    ].join('\n') + '\n',
+  );
+  const out = execFileSync(
+    PYTHON,
+    ['-m', 'hotfix_engine', 'train', '--model', modelDir, '--pairs', pairs, '--force', '--epochs', '1', '--threads', '1'],
+    { cwd: REPO, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const m = /^(v\d+)\b.*current/m.exec(out);
+  if (!m) throw new Error(`hotfix train published no version:\n${out}`);
+  adapter = m[1];
+  log('trained adapter', adapter);
+}
+
+// 2. A workspace with a Python file, and code-server with our extension pointed at all of it.
+const FILE = path.join(ws, 'main.py');
+const ORIGINAL =
+  'def add(a, b):\n    return a + b\n\n\ndef find(items, target):\n    for index, item in enumerate(items):\n        if item == target:\n';
+fs.writeFileSync(FILE, ORIGINAL);
+const server = await startCodeServer({
+  root: run,
+  workspace: ws,
+  extensionVsix: VSIX,
+  env,
+  settings: {
+    'hotfix.model': modelDir,
+    'hotfix.dataDir': dataDir,
+    'hotfix.record': 'all',
+    'hotfix.server.pythonPath': PYTHON,
+    'hotfix.maxNewTokens': 12,
+    'hotfix.temperature': 0,
+    'hotfix.trace.server': 'messages',
+  },
+});
+log('code-server', server.url);
+
+const browser = await openBrowser({ root: run });
+let ok = false;
+const failures = [];
+const check = (cond, what) => {
+  if (cond) log('ok:', what);
+  else {
+    failures.push(what);
+    log('FAILED:', what);
+  }
+};
+try {
+  const page = await browser.context.newPage();
+  page.on('pageerror', (e) => log('pageerror:', String(e).slice(0, 200)));
+  await openWorkbench(page, server.url, ws);
+  log('workbench ready');
+  await openFile(page, 'main.py');
+
+  // 3. The status bar names the model and the adapter once the server has loaded them.
+  const wanted = `tiny-model · ${adapter}`;
+  const status = await waitForStatus(page, wanted, 180000);
+  check(status.includes(wanted), `status bar shows "${wanted}" (it shows "${status}")`);
+
+  // 4. Type, wait for the model's ghost text, and photograph it.
+  await page.keyboard.press('Control+End');
+  // One line, so that the editor's auto-indent has nothing to add.
+  const TYPED = '            ret';
+  await page.keyboard.type(TYPED, { delay: 15 });
+  const ghost = await waitForGhost(page, { timeoutMs: 90000 });
+  log('ghost text:', JSON.stringify(ghost));
+  await page.screenshot({ path: SCREENSHOT });
+  fs.mkdirSync(path.dirname(DOCS_SCREENSHOT), { recursive: true });
+  fs.copyFileSync(SCREENSHOT, DOCS_SCREENSHOT);
+  log('screenshot', SCREENSHOT, '->', DOCS_SCREENSHOT);
+
+  // 5. Tab accepts: the item's hotfix.accept command runs and the server records the outcome.
+  const before = storeCounts();
+  await page.keyboard.press('Tab');
+  await page.locator(GHOST).first().waitFor({ state: 'detached', timeout: 10000 }).catch(() => {});
+  await page.keyboard.press('Control+S');
+  let saved = '';
+  for (let i = 0; i < 50; i++) {
+    await page.waitForTimeout(100);
+    saved = fs.readFileSync(FILE, 'utf8');
+    if (saved !== ORIGINAL) break;
+  }
+  const firstGhostLine = ghost.split('\n')[0].replace(/\u00a0/g, ' ').trim();
+  check(saved.startsWith(ORIGINAL + TYPED), 'typed text saved');
+  check(firstGhostLine.length > 0 && saved.replace(/\u00a0/g, ' ').includes(firstGhostLine), `accepted ghost text is in the file: ${JSON.stringify(saved.slice(ORIGINAL.length))}`);
+  let after = storeCounts();
+  for (let i = 0; i < 40 && after.accepted <= before.accepted; i++) {
+    await page.waitForTimeout(250);
+    after = storeCounts();
+  }
+  check(after.accepted === before.accepted + 1, `server recorded the acceptance (accepted ${before.accepted} -> ${after.accepted})`);
+  check(after.suggestions >= 1, `server recorded the suggestion (${after.suggestions} suggestions)`);
+
+  // 6. The status bar menu offers the hotfix commands.
+  await page.locator('.statusbar-item', { hasText: wanted }).first().click();
+  await page.waitForSelector('.quick-input-widget .quick-input-list .monaco-list-row', { timeout: 10000 });
+  const menu = (await page.locator('.quick-input-widget .quick-input-list').innerText()).replace(/\s+/g, ' ');
+  for (const entry of ['continuous hotfixing', 'Train now', 'Roll back adapter', 'Show last evaluation report', 'Open log']) {
+    check(menu.includes(entry), `menu has "${entry}"`);
+  }
+  await page.keyboard.press('Escape');
+  const finalStatus = await statusBarText(page, 'tiny-model', 10000);
+  check(finalStatus.includes(wanted), `status bar still shows "${wanted}" after the acceptance`);
+  ok = failures.length === 0;
+} catch (e) {
+  log('ERROR', e.stack || e.message);
+} finally {
+  await browser.close();
+  await server.stop();
+  if (!ok) {
+    log('kept for debugging:', run);
+    for (const f of findFiles(path.join(server.userDataDir, 'logs'), /Hotfix\.log$/)) {
+      log(`--- ${f} (last 60 lines)`);
+      console.log(fs.readFileSync(f, 'utf8').split('\n').slice(-60).join('\n'));
+    }
+  } else if (process.env.E2E_KEEP !== '1') {
+    fs.rmSync(run, { recursive: true, force: true });
+  }
+}
+log(ok ? 'PASS' : `FAIL${failures.length ? `: ${failures.join('; ')}` : ''}`);
+process.exit(ok ? 0 : 1);
+
+function findFiles(dir, pattern) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { recursive: true }).map((f) => path.join(dir, String(f))).filter((f) => pattern.test(f));
+}
