@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import subprocess
+import tempfile
 import time
 import warnings
 from collections import Counter
@@ -113,26 +114,30 @@ def _commits(repo: Path, revisions: str) -> Iterator[_Commit]:
         "git", "-C", str(repo), "-c", "core.quotePath=false", "log", "--no-merges", "--no-renames",
         "--raw", "--no-abbrev", "--format=%x1e%H%x1f%s%x1f%b%x1f", revisions, "--", "*.py",
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace"
-    )
-    assert process.stdout is not None
-    buffer = ""
-    try:
-        for chunk in iter(lambda: process.stdout.read(1 << 16), ""):  # type: ignore[union-attr]
-            buffer += chunk
-            records = buffer.split("\x1e")
-            buffer = records.pop()
-            for record in records:
-                if record.strip():
-                    yield _parse_record(record)
-        if buffer.strip():
-            yield _parse_record(buffer)
-    finally:
-        process.stdout.close()
-        stderr = process.stderr.read() if process.stderr else ""
-        if process.wait() != 0 and stderr:
-            raise DataError(f"git log failed in {repo}: {stderr.strip()}")
+    # stderr goes to a file: an undrained pipe could block git while we read its stdout.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors, text=True, encoding="utf-8", errors="replace"
+        )
+        assert process.stdout is not None
+        buffer = ""
+        try:
+            for chunk in iter(lambda: process.stdout.read(1 << 16), ""):  # type: ignore[union-attr]
+                buffer += chunk
+                records = buffer.split("\x1e")
+                buffer = records.pop()
+                for record in records:
+                    if record.strip():
+                        yield _parse_record(record)
+            if buffer.strip():
+                yield _parse_record(buffer)
+        finally:
+            process.stdout.close()
+            returncode = process.wait()
+            errors.seek(0)
+            stderr = errors.read().decode("utf-8", errors="replace").strip()
+        if returncode != 0 and stderr:
+            raise DataError(f"git log failed in {repo}: {stderr}")
 
 
 def _parse_record(record: str) -> _Commit:

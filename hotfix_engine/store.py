@@ -278,13 +278,21 @@ class Store:
             _migrate(connection, path)
         except sqlite3.DatabaseError as exc:
             connection.close()
-            if "locked" in str(exc) or "busy" in str(exc):
+            message = str(exc)
+            if "locked" in message or "busy" in message:
                 raise StoreError(
                     f"the store {path} is locked by another process ({exc}); try again"
                 ) from None
+            if isinstance(exc, sqlite3.OperationalError) and any(
+                word in message for word in ("readonly", "read-only", "unable to open", "disk", "I/O")
+            ):
+                raise StoreError(f"cannot write the store {path}: {exc}") from None
             raise StoreError(
                 f"the store {path} is corrupt or not a hotfix store ({exc}); move it aside or run `hotfix data purge --yes`"
             ) from None
+        except BaseException:
+            connection.close()
+            raise
         return cls(connection, path, record)
 
     # -- plumbing -------------------------------------------------------------------------

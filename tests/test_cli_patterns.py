@@ -96,6 +96,18 @@ def test_patterns_scan_bad_files_are_one_line_errors(
     assert err.startswith("hotfix: error: ") and message in err and "Traceback" not in err
 
 
+def test_patterns_scan_walks_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("if x == None:\n    pass\n")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "b.py").write_text("if y == None:\n    pass\n")
+    (tmp_path / "notes.txt").write_text("x == None")
+    assert main(["patterns", "scan", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0].startswith(f"{tmp_path / 'pkg' / 'a.py'}:1:4: none-comparison")
+    assert "1 finding in 1 file(s)" in captured.err
+
+
 def test_patterns_scan_survives_syntax_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "broken.py"
     path.write_text("def broken(:\n    pass\n\nif ready == True:\n    go()\n")

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description="Check Python files with the rule detectors. Prints FILE:LINE:COL: ID message, then the "
         "fixed line where a fix is known. Files with syntax errors are still checked line by line.",
     )
-    scan.add_argument("files", nargs="+", metavar="FILE", help="Python files to scan")
+    scan.add_argument("files", nargs="+", metavar="FILE", help="Python files, or folders to scan for *.py")
     scan.add_argument("--json", action="store_true", help="print JSON Lines, one finding a line")
     scan.add_argument("--fail-on-findings", action="store_true", help="exit 1 when anything is found")
     scan.set_defaults(func=run_scan)
@@ -62,12 +62,29 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expand(names: list[str]) -> list[Path]:
+    """Files as given; folders become their ``*.py`` files, hidden folders and virtualenvs aside."""
+    files: list[Path] = []
+    for name in names:
+        path = Path(name)
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for found in sorted(path.rglob("*.py")):
+            parts = found.relative_to(path).parts[:-1]
+            if not any(
+                part.startswith(".") or part in ("__pycache__", "node_modules", "venv") for part in parts
+            ):
+                files.append(found)
+    return files
+
+
 def run_scan(args: argparse.Namespace) -> int:
     from hotfix_engine.patterns import scan_source
 
     total = 0
-    for name in args.files:
-        path = Path(name)
+    files = _expand(args.files)
+    for path in files:
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -89,5 +106,5 @@ def run_scan(args: argparse.Namespace) -> int:
             if finding.fix is not None:
                 sys.stdout.write(f"    fix: {finding.fix.strip()}\n")
     if not args.json:
-        sys.stderr.write(f"{total} finding{'s' if total != 1 else ''} in {len(args.files)} file(s)\n")
+        sys.stderr.write(f"{total} finding{'s' if total != 1 else ''} in {len(files)} file(s)\n")
     return 1 if args.fail_on_findings and total else 0
