@@ -98,6 +98,38 @@ def match_rates(catalogue: Catalogue, cases: list[tuple[str, str, str]]) -> dict
     return {key: round(sum(values) / len(values), 4) for key, values in rates.items()}
 
 
+SVEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "sven" / "python_security_fixes.jsonl"
+SVEN_RULES = {"cwe-089": ("sql-injection",), "cwe-078": ("shell-injection", "os-system-injection")}
+
+
+def security_rules_on_sven() -> dict[str, object]:
+    """The injection rules on real security fixes: how often they flag the vulnerable function, and
+    (a false-positive proxy) how often they still flag its fixed version."""
+    import json
+
+    from hotfix_engine.patterns import scan_source
+
+    results: dict[str, object] = {}
+    rows = [json.loads(line) for line in SVEN.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for cwe, rule_ids in SVEN_RULES.items():
+        chosen = [row for row in rows if row["vul_type"] == cwe]
+
+        def flagged(source: str, rule_ids: tuple[str, ...] = rule_ids) -> bool:
+            return any(f.pattern_id in rule_ids for f in scan_source(source.replace("\r\n", "\n")))
+
+        before = sum(flagged(row["func_src_before"]) for row in chosen)
+        after = sum(flagged(row["func_src_after"]) for row in chosen)
+        results[cwe] = {
+            "rules": list(rule_ids),
+            "functions": len(chosen),
+            "vulnerable_flagged": before,
+            "fixed_flagged": after,
+            "detection_rate": round(before / len(chosen), 4),
+            "fixed_flag_rate": round(after / len(chosen), 4),
+        }
+    return results
+
+
 def store_latency(count: int) -> dict[str, float]:
     from hotfix_engine.patterns import PatternMatch
     from hotfix_engine.store import OutcomeRecord, Store, SuggestionRecord
@@ -268,6 +300,7 @@ def main() -> int:
             },
         },
         "store": store_latency(50 if args.quick else 200),
+        "security_rules_on_sven": security_rules_on_sven(),
     }
 
     mining = {"real_histories": [mine_repo(path) for path in real_histories()]}
@@ -288,6 +321,11 @@ def main() -> int:
         f"with 100x the pairs {grown_lookup * 1000:.1f} us against {grown_baseline['p50'] * 1000:.1f} us"
     )
     print(f"store: record_suggestion median {results['store']['record_suggestion_ms']['p50']:.2f} ms")  # type: ignore[index]
+    for cwe, row in results["security_rules_on_sven"].items():  # type: ignore[attr-defined]
+        print(
+            f"SVEN {cwe}: flags {row['vulnerable_flagged']}/{row['functions']} vulnerable functions, "
+            f"{row['fixed_flagged']}/{row['functions']} of their fixed versions"
+        )
     for repo in mining["real_histories"]:
         print(
             f"mining {repo['repo']}: {repo['commits_walked_with_python']} commits in {repo['elapsed_s']} s "

@@ -143,6 +143,32 @@ def test_sql_fix_uses_qmark_with_sqlite_and_keeps_percent_formatting_values() ->
     assert finding.fix == 'cur.execute("DELETE FROM t WHERE id = ? AND o = ?", (row_id, owner))'
 
 
+def test_query_built_on_an_earlier_line_is_found() -> None:
+    text = (
+        "def find(db, email):\n"
+        '    query = "SELECT * FROM usr WHERE email = \'" + email + "\'"\n'
+        "    return db.execute(query)\n"
+    )
+    (finding,) = scan_source(text)
+    assert (finding.pattern_id, finding.line, finding.fix) == ("sql-injection", 3, None)
+    grown = (
+        "def q(cur, n):\n    sql = 'SELECT * FROM t WHERE id = '\n    sql += str(n)\n    cur.execute(sql)\n"
+    )
+    assert [f.pattern_id for f in scan_source(grown)] == ["sql-injection"]
+    shell = "cmd = 'ls %s' % folder\nsubprocess.call(cmd, shell=True)\nos.system(cmd)\n"
+    assert [f.pattern_id for f in scan_source(shell)] == ["shell-injection", "os-system-injection"]
+
+
+def test_parameterised_or_constant_queries_in_variables_are_not_flagged() -> None:
+    text = (
+        "query = 'SELECT * FROM ' + TABLE + ' WHERE id = %s'\n"
+        "cur.execute(query, (row_id,))\n"
+        "other = 'SELECT 1'\n"
+        "cur.execute(other)\n"
+    )
+    assert scan_source(text) == []
+
+
 def test_non_sql_execute_and_constant_queries_are_ignored() -> None:
     assert not scan_source('cur.execute("SELECT 1")')
     assert not scan_source('runner.execute(f"build {target}")')

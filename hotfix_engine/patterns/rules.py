@@ -59,9 +59,38 @@ class Context:
     def __init__(self, piece: Piece, text: str) -> None:
         self.piece = piece
         self.text = text
+        self._assignments: dict[str, list[tuple[int, ast.expr, bool]]] | None = None
 
     def src(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.piece.source, node) or ""
+
+    def assigned_before(self, node: ast.AST, lineno: int) -> tuple[ast.expr, bool] | None:
+        """For a name, the value last assigned to it before ``lineno`` and whether it (or a later
+        ``+=``) builds a string from values: ``query = "... %s" % x`` two lines above ``execute(query)``."""
+        if not isinstance(node, ast.Name):
+            return None
+        if self._assignments is None:
+            self._assignments = {}
+            for child in ast.walk(self.piece.tree):
+                if isinstance(child, ast.Assign) and len(child.targets) == 1:
+                    target, value, augmented = child.targets[0], child.value, False
+                elif isinstance(child, ast.AnnAssign) and child.value is not None:
+                    target, value, augmented = child.target, child.value, False
+                elif isinstance(child, ast.AugAssign) and isinstance(child.op, ast.Add):
+                    target, value, augmented = child.target, child.value, True
+                else:
+                    continue
+                if isinstance(target, ast.Name):
+                    self._assignments.setdefault(target.id, []).append((child.lineno, value, augmented))
+        built = False
+        for line, value, augmented in sorted(self._assignments.get(node.id, []), key=lambda e: -e[0]):
+            if line >= lineno:
+                continue
+            if augmented:
+                built = built or not isinstance(value, ast.Constant) or _built_string(value)
+                continue
+            return value, built or _built_string(value)
+        return None
 
 
 Check = Callable[[ast.AST, Context], Iterator[Hit]]
@@ -449,11 +478,18 @@ def _shell_injection(node: ast.AST, ctx: Context) -> Iterator[Hit]:
         return
     shell = _keyword(node, "shell")
     command = node.args[0] if node.args else getattr(_keyword(node, "args"), "value", None)
-    if shell is not None and _is_const(shell.value, True) and _built_string(command):
+    if shell is not None and _is_const(shell.value, True) and _built_command(command, node, ctx):
         yield _hit(
             node,
             "shell=True with a command built from values allows shell injection; pass a list of arguments",
         )
+
+
+def _built_command(command: ast.AST | None, call: ast.Call, ctx: Context) -> bool:
+    if _built_string(command):
+        return True
+    assigned = ctx.assigned_before(command, call.lineno) if command is not None else None
+    return assigned is not None and assigned[1]
 
 
 @rule(
@@ -464,14 +500,28 @@ def _shell_injection(node: ast.AST, ctx: Context) -> Iterator[Hit]:
 )
 def _os_system(node: ast.AST, ctx: Context) -> Iterator[Hit]:
     assert isinstance(node, ast.Call)
-    if _dotted(node.func) in ("os.system", "os.popen") and node.args and _built_string(node.args[0]):
+    if (
+        _dotted(node.func) in ("os.system", "os.popen")
+        and node.args
+        and _built_command(node.args[0], node, ctx)
+    ):
         yield _hit(
             node, f"{_dotted(node.func)} on a built command allows shell injection; use subprocess.run([...])"
         )
 
 
 _SQL = re.compile(r"(?is)^\s*(select|insert|update|delete|replace|create|drop|alter|with|pragma)\b")
-_EXECUTE = {"execute", "executemany", "executescript", "raw", "read_sql", "read_sql_query"}
+_EXECUTE = {
+    "execute",
+    "executemany",
+    "executescript",
+    "raw",
+    "read_sql",
+    "read_sql_query",
+    "query",
+    "exec",
+    "execute_sql",
+}
 _PLACEHOLDER_QUOTES = ("'", '"')
 
 
@@ -526,6 +576,16 @@ def _query_parts(node: ast.AST, ctx: Context) -> list[tuple[str, str]] | None:
     return None
 
 
+def _looks_like_sql(node: ast.AST, ctx: Context) -> bool:
+    parts = _query_parts(node, ctx)
+    text = (
+        "".join(value for kind, value in parts if kind == "lit")
+        if parts
+        else ctx.src(node).lstrip("fFrRbBuU\"'")
+    )
+    return bool(_SQL.match(text))
+
+
 def _parameterised(parts: list[tuple[str, str]], placeholder: str) -> str | None:
     query, params = "", []
     for index, (kind, value) in enumerate(parts):
@@ -558,6 +618,15 @@ def _sql_injection(node: ast.AST, ctx: Context) -> Iterator[Hit]:
         return
     query = node.args[0]
     if not _built_string(query):
+        # With parameters passed, a query assembled from literals (table names) is not injectable.
+        if len(node.args) > 1 or node.keywords:
+            return
+        assigned = ctx.assigned_before(query, node.lineno)
+        if assigned is not None and assigned[1] and _looks_like_sql(assigned[0], ctx):
+            yield _hit(
+                node,
+                f"`{ctx.src(query)}` is SQL built from values (SQL injection); pass the values as query parameters",
+            )
         return
     parts = _query_parts(query, ctx)
     text = (
