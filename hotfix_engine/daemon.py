@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -123,7 +124,7 @@ class Daemon:
             self.last_event = time.monotonic()
             self._wake.set()
 
-    def _observer(self):  # type: ignore[no-untyped-def]
+    def _observer(self) -> Any:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
         from watchdog.observers import Observer
 

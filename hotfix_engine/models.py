@@ -210,8 +210,8 @@ def _convert_gguf(gguf: Path, target: Path, progress: ProgressFn | None) -> None
         raise ModelError(f"cannot read {gguf}: {exc}") from None
     # transformers dequantises GGUF weights on load but still marks the model as quantized, which
     # blocks saving it; the weights are plain floats, so the marks can go.
-    model.hf_quantizer = None
-    model.is_quantized = False
+    model.__dict__["hf_quantizer"] = None
+    model.__dict__["is_quantized"] = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -71,7 +71,7 @@ def pair_from_dict(obj: dict[str, object], where: str = "") -> BugFixPair:
         raise DataError(f"{where}both 'buggy' and 'fixed' are empty")
     known = {k: ("" if obj.get(k) is None else str(obj[k])) for k in _KNOWN if k in obj}
     extra = {k: v for k, v in obj.items() if k not in _KNOWN}
-    return BugFixPair(**known, extra=extra)  # type: ignore[arg-type]
+    return BugFixPair(**known, extra=extra)
 
 
 def load_pairs(path: str | Path) -> list[BugFixPair]:

@@ -32,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
 
     out = sys.stdout
     out.write("hotfix demo: loading the model (the first start converts it once, about a minute)\n")
-    loaded = load_model(args.model, progress=lambda message: out.write(f"  {message}\n"))
+
+    def progress(message: str) -> None:
+        out.write(f"  {message}\n")
+
+    loaded = load_model(args.model, progress=progress)
     engine = CompletionEngine(loaded)
     try:
         version = activate_adapter(engine, "current", args.data_dir)
