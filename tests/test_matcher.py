@@ -67,6 +67,19 @@ def test_generic_statement_needs_agreeing_context(index: PairIndex) -> None:
     )
 
 
+def test_generic_context_lines_do_not_count_as_agreement() -> None:
+    index = PairIndex()
+    index.add(
+        BugFixPair(
+            prefix="        if depth < 0:\n            return False\n",
+            buggy="    return True",
+            fixed="    return depth == 0",
+        )
+    )
+    assert not index.match("def other(x):\n    if x:\n        return False\n", "    return True")
+    assert index.match("    if depth < 0:\n        return False\n", "    return True")
+
+
 def test_context_may_come_from_earlier_lines_of_the_suggestion(index: PairIndex) -> None:
     matches = index.match("x = 1\n", "while n:\n    n ^= n - 1\n")
     assert [(m.line, m.side) for m in matches] == [(1, "buggy")]

@@ -11,6 +11,8 @@ with the number of known pairs; the context is only computed when a statement hi
 
 from __future__ import annotations
 
+import keyword
+import re
 from dataclasses import dataclass
 
 from hotfix_engine.pairs import BugFixPair, normalize_statement
@@ -21,8 +23,10 @@ SIDES = ("buggy", "fixed")
 # suggestion's prefix we look for them.
 PAIR_CONTEXT_LINES = 3
 PREFIX_WINDOW_LINES = 30
-# Lines this short (``else:``, ``try:``, ``)``) say nothing about where we are.
-_MIN_CONTEXT_CHARS = 6
+# Lines that say nothing about where we are: without a name of their own (``else:``, ``return
+# False``, ``)``), or comments.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_GENERIC = frozenset(keyword.kwlist) | {"self", "cls", "print", "len", "str", "int", "super", "__init__"}
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,11 @@ class PatternMatch:
 
 def _meaningful(lines: list[str]) -> list[str]:
     normalized = (normalize_statement(line) for line in lines)
-    return [line for line in normalized if len(line) >= _MIN_CONTEXT_CHARS and not line.startswith("#")]
+    return [
+        line
+        for line in normalized
+        if not line.startswith("#") and any(name not in _GENERIC for name in _IDENTIFIER.findall(line))
+    ]
 
 
 def _lines_before(prefix: str) -> list[str]:
