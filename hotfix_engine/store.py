@@ -425,6 +425,8 @@ class Store:
         self, db: sqlite3.Connection, pair: BugFixPair, origin: str, suggestion_id: str | None
     ) -> bool:
         pair = _redact_pair(pair)
+        if normalize_statement(pair.buggy) == normalize_statement(pair.fixed):
+            return False  # only a secret changed (one redacted value for another): nothing to learn
         cursor = db.execute(
             "INSERT OR IGNORE INTO pairs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (

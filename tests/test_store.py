@@ -207,6 +207,11 @@ def test_training_records_sort_outcomes_into_learn_unlearn_retain(store: Store) 
     assert store.counts()["consumed"] == 3
 
 
+def test_a_pair_that_only_swaps_one_secret_for_another_is_not_kept(store: Store) -> None:
+    pair = BugFixPair(prefix="", buggy='KEY = "AKIAIOSFODNN7EXAMPLE"', fixed='KEY = "AKIAI44QH8DHBEXAMPLE"')
+    assert store.add_pairs([pair], origin="mined") == 0
+
+
 def test_add_pairs_is_idempotent(store: Store) -> None:
     pair = BugFixPair(prefix="", buggy="a < b", fixed="a <= b")
     assert store.add_pairs([pair, pair], origin="file:x") == 1
