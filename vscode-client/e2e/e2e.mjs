@@ -51,6 +51,16 @@ function storeCounts() {
   );
 }
 
+function rejectionReasons() {
+  return JSON.parse(
+    python(
+      'import json, os, sqlite3; from pathlib import Path; from hotfix_engine.paths import store_path\n' +
+        'db = sqlite3.connect(store_path(Path(os.environ["HOTFIX_HOME"])))\n' +
+        'print(json.dumps([r for (r,) in db.execute("SELECT reason FROM outcomes WHERE kind = \'rejected\'")]))',
+    ),
+  );
+}
+
 // 1. A tiny random model (the one the Python tests use), and an adapter trained on three pairs, so that
 //    the status bar has a real version to show.
 python(
@@ -159,7 +169,28 @@ try {
   check(after.accepted === before.accepted + 1, `server recorded the acceptance (accepted ${before.accepted} -> ${after.accepted})`);
   check(after.suggestions >= 1, `server recorded the suggestion (${after.suggestions} suggestions)`);
 
-  // 6. The status bar menu offers the hotfix commands.
+  // 6. Escape on the next suggestion: our keybinding hides it and reports hotfix.reject, which the
+  //    server records as a dismissal (it could not see the Escape otherwise).
+  await page.keyboard.press('End');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('x = ', { delay: 15 });
+  const second = await waitForGhost(page, { timeoutMs: 90000 });
+  log('second ghost text:', JSON.stringify(second));
+  await page.keyboard.press('Escape');
+  const hidden = await page
+    .locator(GHOST)
+    .first()
+    .waitFor({ state: 'detached', timeout: 10000 })
+    .then(() => true, () => false);
+  check(hidden, 'Escape hid the ghost text');
+  let reasons = [];
+  for (let i = 0; i < 40 && !reasons.includes('dismissed'); i++) {
+    await page.waitForTimeout(250);
+    reasons = rejectionReasons();
+  }
+  check(reasons.includes('dismissed'), `server recorded the dismissal (rejections: ${JSON.stringify(reasons)})`);
+
+  // 7. The status bar menu offers the hotfix commands.
   await page.locator('.statusbar-item', { hasText: wanted }).first().click();
   await page.waitForSelector('.quick-input-widget .quick-input-list .monaco-list-row', { timeout: 10000 });
   const menu = (await page.locator('.quick-input-widget .quick-input-list').innerText()).replace(/\s+/g, ' ');
