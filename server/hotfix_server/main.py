@@ -32,10 +32,13 @@ def serve(defaults: ServerConfig, tcp: tuple[str, int] | None = None) -> int:
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("pygls").setLevel(logging.WARNING)
     server = create_server(defaults)
-    if tcp is None:
-        server.start_io(stdin=sys.stdin.buffer, stdout=_protocol_stdout())  # type: ignore[arg-type]
-    else:
-        server.start_tcp(*tcp)
+    try:
+        if tcp is None:
+            server.start_io(stdin=sys.stdin.buffer, stdout=_protocol_stdout())  # type: ignore[arg-type]
+        else:
+            server.start_tcp(*tcp)
+    except SystemExit:  # pygls ends a TCP session's ``exit`` this way; the cleanup below still runs
+        pass
     code = 0 if server.protocol._shutdown else 1
     server.close()
     logging.shutdown()

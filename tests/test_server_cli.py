@@ -1,0 +1,85 @@
+"""``hotfix serve`` and ``python -m hotfix_server``: options, errors, and the TCP transport."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+from hotfix_engine.cli import main
+from hotfix_engine.cli.serve import parse_address
+from hotfix_engine.errors import ConfigError
+
+
+def test_parse_address() -> None:
+    assert parse_address("127.0.0.1:2087") == ("127.0.0.1", 2087)
+    assert parse_address(":2087") == ("127.0.0.1", 2087)
+    for bad in ("2087", "localhost:", "host:port", "host:70000"):
+        with pytest.raises(ConfigError, match="HOST:PORT"):
+            parse_address(bad)
+
+
+def test_bad_tcp_address_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--tcp", "nowhere"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("hotfix: error: --tcp takes HOST:PORT")
+
+
+def test_help_names_both_transports() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "hotfix_server", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "--stdio" in done.stdout and "--tcp HOST:PORT" in done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.e2e
+async def test_tcp_transport(tmp_path: Path) -> None:
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hotfix_engine",
+        "serve",
+        "--tcp",
+        f"127.0.0.1:{port}",
+        "--data-dir",
+        str(tmp_path),
+    )
+    client = LanguageClient("hotfix-test", "1")  # no `initialized`: the model is never loaded
+    try:
+        for _ in range(300):
+            try:
+                await client.start_tcp("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        result = await client.initialize_async(
+            types.InitializeParams(capabilities=types.ClientCapabilities())
+        )
+        assert result.capabilities.inline_completion_provider is not None
+        status = await client.protocol.send_request_async("hotfix/status", None)
+        assert status.dataDir == str(tmp_path) and status.modelReady is False
+        await client.shutdown_async(None)
+        client.exit(None)
+        assert await asyncio.wait_for(server.wait(), 30) == 0
+    finally:
+        if server.returncode is None:
+            server.kill()
+        await client.stop()
