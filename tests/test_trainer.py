@@ -316,3 +316,27 @@ def test_hotfix_train_needs_data(tmp_path, capsys):
     assert "empty" in capsys.readouterr().err
     assert main(["train", "--data-dir", str(tmp_path), "--pairs", str(empty), "--objectives", "forget"]) == 1
     assert "valid: learn, unlearn, retain" in capsys.readouterr().err
+
+
+def test_hotfix_train_from_store_consumes_what_it_learnt(tiny_model_dir, tmp_path, capsys):
+    from hotfix_engine.cli import main
+    from hotfix_engine.store import Store
+
+    home = tmp_path / "home"
+    with Store.open(home) as store:
+        assert store.add_pairs(PAIRS[:2], origin="edit") == 2
+    argv = ["train", "--from-store", "--model", str(tiny_model_dir), "--data-dir", str(home)]
+    argv += ["--gate-samples", "1", "--epochs", "1", "--threads", "1"]
+    assert main(argv + ["--force"]) == 0
+    assert "v0001" in capsys.readouterr().out
+    assert AdapterRegistry(home, tr_key(tiny_model_dir)).current_name() == "v0001"
+    # Nothing new since v0001: continuing it has nothing to learn; a fresh adapter still can.
+    assert main(argv) == 1
+    assert "no new" in capsys.readouterr().err
+    assert main(argv + ["--adapter-base", "none", "--no-publish"]) == 0
+
+
+def tr_key(model_dir) -> str:
+    from hotfix_engine.models import parse_spec
+
+    return parse_spec(str(model_dir)).key

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from hotfix_engine.errors import ConfigError, DataError
@@ -80,16 +82,15 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.set_defaults(func=run)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     from hotfix_engine import objectives
     from hotfix_engine.gate import GateConfig
-    from hotfix_engine.models import load_model
-    from hotfix_engine.pairs import load_pair_files, split_pairs
-    from hotfix_engine.paths import data_dir
-    from hotfix_engine.train_data import build_training_data, from_store
-    from hotfix_engine.trainer import TrainConfig, train_and_publish
+    from hotfix_engine.trainer import TrainConfig
 
-    data = data_dir(args.data_dir)
     if not args.pairs and not args.from_store:
         raise ConfigError("nothing to train on: give --pairs FILE ... or --from-store")
     try:
@@ -109,7 +110,26 @@ def run(args: argparse.Namespace) -> int:
         gate_config = GateConfig(samples=args.gate_samples)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    # A SIGTERM (the daemon stopping a run) unwinds like Ctrl-C: the staging folder is removed and
+    # the status says the run was interrupted, instead of the process vanishing mid-write.
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+    try:
+        return _run(args, config, gate_config)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
+
+def _run(args: argparse.Namespace, config, gate_config) -> int:
+    from hotfix_engine.adapters import AdapterRegistry
+    from hotfix_engine.models import load_model, parse_spec
+    from hotfix_engine.pairs import load_pair_files, split_pairs
+    from hotfix_engine.paths import data_dir
+    from hotfix_engine.train_data import build_training_data, from_store
+    from hotfix_engine.trainer import train_and_publish
+
+    data = data_dir(args.data_dir)
     file_pairs = load_pair_files(args.pairs)
     if len(file_pairs) >= MIN_PAIRS_TO_SPLIT:
         split = split_pairs(file_pairs, seed=args.seed)
@@ -124,29 +144,34 @@ def run(args: argparse.Namespace) -> int:
         from hotfix_engine.store import Store
 
         store = Store.open(data)
-        stored = from_store(store)
-        train_pairs += stored.pairs
-        held_out += stored.pairs
-        unlearn_only, retain_texts, record_ids = stored.unlearn_only, stored.retain_texts, stored.record_ids
-        if not stored.pairs and not stored.unlearn_only and not file_pairs:
-            store.close()
-            raise DataError("the feedback store holds no rejected or edited suggestions to train on yet")
-
-    loaded = load_model(args.model)
-    training = build_training_data(
-        loaded.tokenizer,
-        train_pairs,
-        unlearn_only=unlearn_only,
-        retain_texts=retain_texts,
-        workspace=[Path(p) for p in args.workspace],
-        retain_windows=config.retain_windows,
-        window_tokens=config.window_tokens,
-        max_context=config.max_context,
-        max_target=config.max_target,
-        seed=config.seed,
-        record_ids=record_ids,
-    )
     try:
+        if store is not None:
+            # Continuing the current version: learn only what it has not seen, but record that the
+            # new version has seen everything its parent had, so the next run can ask what is new.
+            current = AdapterRegistry(data, parse_spec(args.model).key).current_name()
+            since = current if args.adapter_base == "current" else None
+            stored = from_store(store, not_consumed_by=since)
+            if not stored.pairs and not stored.unlearn_only and not file_pairs:
+                raise DataError("the feedback store holds no new rejected or edited suggestions to train on")
+            train_pairs += stored.pairs
+            held_out += stored.pairs  # the user's own bugs are what must improve
+            unlearn_only, retain_texts = stored.unlearn_only, stored.retain_texts
+            record_ids = from_store(store).record_ids if since else stored.record_ids
+
+        loaded = load_model(args.model)
+        training = build_training_data(
+            loaded.tokenizer,
+            train_pairs,
+            unlearn_only=unlearn_only,
+            retain_texts=retain_texts,
+            workspace=[Path(p) for p in args.workspace],
+            retain_windows=config.retain_windows,
+            window_tokens=config.window_tokens,
+            max_context=config.max_context,
+            max_target=config.max_target,
+            seed=config.seed,
+            record_ids=record_ids,
+        )
         outcome = train_and_publish(
             loaded,
             training,
