@@ -348,6 +348,7 @@ async def test_cancel_request_and_a_newer_request_stop_the_generation(shared: La
             await newer
         after = await until(shared, lambda s: s["generations"]["cancelled"] >= before["cancelled"] + 2)
         assert time.monotonic() - started < 10  # 1024 tokens would take much longer
+        assert after["generations"]["cancelledWhileRunning"] >= before["cancelledWhileRunning"] + 2
         assert after["generations"]["stoppedWithinOneStep"] >= before["stoppedWithinOneStep"] + 2
         assert after["generations"]["maxStepsAfterCancel"] <= 1
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from hotfix_engine.errors import HotfixError
 from hotfix_engine.outcomes import OutcomeTracker
 from hotfix_engine.paths import data_dir as resolve_data_dir
 from hotfix_engine.patterns import Catalogue, PatternMatch
+from hotfix_engine.stopping import CancelToken
 from hotfix_engine.store import OutcomeRecord, Store, SuggestionRecord
 from hotfix_engine.trainer_status import read_status
 from hotfix_server.config import ServerConfig
@@ -36,23 +37,27 @@ class GenerationStats:
     completed: int = 0  # a suggestion was returned
     empty: int = 0  # the model's text was filtered out, or the document changed meanwhile
     cancelled: int = 0  # stopped by $/cancelRequest or a newer request for the same document
-    stopped_within_one_step: int = 0  # cancelled generations that ran at most one step after the cancel
+    cancelled_while_running: int = 0  # of those, the ones that had started running the model
+    stopped_within_one_step: int = 0  # running ones that ran at most one step after the cancel
     max_steps_after_cancel: int = 0
     failed: int = 0  # the engine raised
-    steps_after_cancel: list[int] = field(default_factory=list, repr=False)
 
-    def cancelled_after(self, steps: int) -> None:
+    def cancelled_after(self, token: CancelToken) -> None:
+        """Count a generation that ended with :class:`Cancelled`; ``token`` was its cancel flag."""
         self.cancelled += 1
+        if token.step == 0:
+            return  # still queued, or waiting for the model to be free: nothing to stop
+        steps = token.steps_after_cancel
+        self.cancelled_while_running += 1
         self.stopped_within_one_step += steps <= 1
         self.max_steps_after_cancel = max(self.max_steps_after_cancel, steps)
-        self.steps_after_cancel.append(steps)
-        del self.steps_after_cancel[:-1000]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "completed": self.completed,
             "empty": self.empty,
             "cancelled": self.cancelled,
+            "cancelledWhileRunning": self.cancelled_while_running,
             "stoppedWithinOneStep": self.stopped_within_one_step,
             "maxStepsAfterCancel": self.max_steps_after_cancel,
             "failed": self.failed,

@@ -8,6 +8,7 @@ handlers (they cannot be stopped): the async handlers await the engine's own inf
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import uuid
@@ -23,6 +24,7 @@ from pygls.protocol import LanguageServerProtocol
 from hotfix_engine import __version__
 from hotfix_engine.errors import Cancelled, HotfixError
 from hotfix_engine.models import DEFAULT_MODEL
+from hotfix_engine.stopping import CancelToken
 from hotfix_server import translate
 from hotfix_server.config import ServerConfig, parse_config
 from hotfix_server.lifeline import watch_parent
@@ -280,10 +282,10 @@ class HotfixServer(LanguageServer):
                 completion = await asyncio.wrap_future(future)
             except asyncio.CancelledError:  # $/cancelRequest: pygls cancelled this handler
                 ticket.cancel.set()
-                future.add_done_callback(self._count_cancelled)
+                future.add_done_callback(functools.partial(self._count_cancelled, ticket.cancel))
                 raise
-        except Cancelled as exc:  # a newer request for the same document
-            self.runtime.stats.cancelled_after(exc.steps_after_cancel)
+        except Cancelled:  # a newer request for the same document
+            self.runtime.stats.cancelled_after(ticket.cancel)
             return None, ""
         except HotfixError as exc:
             self.runtime.stats.failed += 1
@@ -306,16 +308,11 @@ class HotfixServer(LanguageServer):
         )
         return suggestion_id, completion.text
 
-    def _count_cancelled(self, future: Future[Any]) -> None:
-        """Called on the inference thread when a generation cancelled by the client has stopped."""
-        if future.cancelled():
-            steps = 0  # it was still queued and never ran
-        elif isinstance(future.exception(), Cancelled):
-            steps = future.exception().steps_after_cancel  # type: ignore[union-attr]
-        else:
-            return  # it finished before it saw the cancel
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.runtime.stats.cancelled_after, steps)
+    def _count_cancelled(self, token: CancelToken, future: Future[Any]) -> None:
+        """Called on the inference thread when a generation cancelled by the client has ended."""
+        if future.cancelled() or isinstance(future.exception(), Cancelled):
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self.runtime.stats.cancelled_after, token)
 
     # Commands and status ----------------------------------------------------------------------
 
