@@ -416,6 +416,8 @@ async def test_unknown_documents_and_positions_past_the_end_get_empty_results(sh
         types.CompletionParams(types.TextDocumentIdentifier(doc.uri), types.Position(9, 9))
     )
     assert not classic.items
+    quoted = Doc(shared, "with%20space", "def f(x):\n    return ")  # pygls keys documents unquoted
+    assert len((await quoted.inline()).items) == 1
 
 
 async def test_a_document_of_several_megabytes(shared: LanguageClient) -> None:

@@ -19,6 +19,7 @@ from hotfix_engine import __version__
 from hotfix_engine.adapters import AdapterRegistry
 from hotfix_engine.completion import Completion, CompletionEngine, CompletionRequest
 from hotfix_engine.errors import HotfixError
+from hotfix_engine.models import DEFAULT_MODEL
 from hotfix_engine.outcomes import OutcomeTracker
 from hotfix_engine.paths import data_dir as resolve_data_dir
 from hotfix_engine.patterns import Catalogue, PatternMatch
@@ -206,7 +207,7 @@ class Runtime:
             except HotfixError as exc:
                 log.error("could not count the store: %s", exc)
         return {
-            "model": backend.engine.loaded.spec if backend else self.config.model,
+            "model": backend.engine.loaded.spec if backend else self.config.model or DEFAULT_MODEL,
             "modelKey": backend.engine.model_key if backend else None,
             "modelReady": backend is not None,
             "modelError": self.model_error,

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
@@ -226,10 +227,10 @@ class HotfixServer(LanguageServer):
     def on_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         document = self._document(params.text_document.uri)
         if document is not None:
-            self.runtime.record(self.runtime.tracker.changed(document.uri, document.source))
+            self.runtime.record(self.runtime.tracker.changed(unquote(document.uri), document.source))
 
     def on_did_close(self, params: types.DidCloseTextDocumentParams) -> None:
-        self.runtime.record(self.runtime.tracker.closed(params.text_document.uri))
+        self.runtime.record(self.runtime.tracker.closed(unquote(params.text_document.uri)))
 
     async def _tick(self) -> None:
         while True:
@@ -237,8 +238,11 @@ class HotfixServer(LanguageServer):
             self.runtime.record(self.runtime.tracker.tick())
 
     def _document(self, uri: str) -> Any:
-        """An open document, or None: unknown documents are never read from disk."""
-        return self.workspace.text_documents.get(uri)
+        """An open document, or None: unknown documents are never read from disk.
+
+        pygls keys documents by their unquoted URI; clients may quote the same path differently.
+        """
+        return self.workspace.text_documents.get(unquote(uri))
 
     # Completion -------------------------------------------------------------------------------
 
@@ -269,11 +273,15 @@ class HotfixServer(LanguageServer):
             )
             return None, ""
         config = self.runtime.config.completion
-        ticket = self.scheduler.begin(uri)
+        version = document.version
+        key = unquote(uri)
+        ticket = self.scheduler.begin(key)
         try:
             if not await ticket.settle(0 if explicit else config.debounce_ms / 1000):
                 return None, ""
-            version = document.version
+            if document.version != version:  # edited during the debounce: the position is stale
+                self.runtime.stats.empty += 1
+                return None, ""
             request = translate.completion_request(
                 document.source, offset, translate.language_of(document), config
             )
@@ -296,7 +304,7 @@ class HotfixServer(LanguageServer):
             log.exception("generation failed")
             return None, ""
         finally:
-            self.scheduler.end(uri, ticket)
+            self.scheduler.end(key, ticket)
         if completion is None or document.version != version or ticket.superseded:
             self.runtime.stats.empty += 1
             return None, ""
@@ -304,7 +312,7 @@ class HotfixServer(LanguageServer):
         suggestion_id = uuid.uuid4().hex[:16]
         self.runtime.shown(suggestion_id, uri, request, completion)
         self.runtime.record(
-            self.runtime.tracker.shown(suggestion_id, uri, document.source, offset, completion.text)
+            self.runtime.tracker.shown(suggestion_id, key, document.source, offset, completion.text)
         )
         return suggestion_id, completion.text
 
