@@ -65,15 +65,14 @@ class HotfixServer(LanguageServer):
 
     def __init__(self, defaults: ServerConfig | None = None) -> None:
         super().__init__("hotfix", __version__, protocol_cls=HotfixProtocol)
-        self.defaults = defaults or ServerConfig()
         self.runtime = Runtime()
-        self.runtime.configure(self.defaults)
+        self.runtime.configure(defaults or ServerConfig())  # from the command line; the client may override
         self.scheduler = DocumentScheduler()
         self.trainer = TrainerProcess()
         self._loader = ThreadPoolExecutor(1, thread_name_prefix="hotfix-loader")
         self._background: set[asyncio.Future[Any]] = set()
         self._watcher: AdapterWatcher | None = None
-        self._adapter_lock: asyncio.Lock | None = None
+        self._adapter_lock = asyncio.Lock()
         self._progress_supported = False
         self._loads = 0
         self._closed = False
@@ -203,7 +202,6 @@ class HotfixServer(LanguageServer):
         backend = self.runtime.backend
         if backend is None:
             return
-        self._adapter_lock = self._adapter_lock or asyncio.Lock()
         async with self._adapter_lock:
             try:
                 current = backend.registry.current()
