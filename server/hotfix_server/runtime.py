@@ -136,7 +136,6 @@ class Runtime:
 
     def close_store(self) -> None:
         if self.store is not None:
-            self.record(self.tracker.flush())
             self.store.close()
             self.store = None
 
@@ -150,10 +149,8 @@ class Runtime:
             log.exception("pattern check failed; the suggestion is kept without matches")
             return ()
 
-    def shown(
-        self, suggestion_id: str, uri: str, request: CompletionRequest, completion: Completion
-    ) -> SuggestionRecord:
-        """Remember and record a suggestion that is being returned to the client."""
+    def shown(self, suggestion_id: str, uri: str, request: CompletionRequest, completion: Completion) -> None:
+        """Record a suggestion that is being returned to the client, with the patterns it matches."""
         record = SuggestionRecord(
             id=suggestion_id,
             created=time.time(),
@@ -171,7 +168,6 @@ class Runtime:
                 self.store.record_suggestion(record)
             except HotfixError as exc:
                 log.error("could not record a suggestion: %s", exc)
-        return record
 
     def record(self, outcomes: Iterable[OutcomeRecord]) -> None:
         """Store outcomes; the pair an edit yields also teaches the pattern matcher at once."""

@@ -106,6 +106,7 @@ class HotfixServer(LanguageServer):
             self._watcher.stop()
         for task in self._background:
             task.cancel()
+        self.runtime.record(self.runtime.tracker.flush())
         self.runtime.close_store()
         if self.runtime.backend is not None:
             self.runtime.backend.engine.close()
