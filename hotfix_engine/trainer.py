@@ -85,8 +85,8 @@ class TrainConfig:
         check("unlearn_loss", self.unlearn_loss, objectives.UNLEARN_LOSSES)
         check("retain_loss", self.retain_loss, objectives.RETAIN_LOSSES)
         object.__setattr__(self, "weights", tuple(objectives.validate_weights(dict(self.weights)).items()))
-        positive = ("epochs", "batch_size", "max_context", "max_target", "window_tokens", "retain_positions")
-        positive += ("retain_batch", "lora_r", "lora_alpha", "num_virtual_tokens")
+        positive = ["epochs", "batch_size", "max_context", "max_target", "window_tokens", "retain_positions"]
+        positive += ["retain_batch", "lora_r", "lora_alpha", "num_virtual_tokens"]
         bad = [name for name in positive if getattr(self, name) < 1]
         if (
             bad
@@ -122,7 +122,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)  # one row per step, every term apart
 
     def summary(self) -> dict[str, float]:
-        """Mean of each logged term over the first and the last epoch-sized stretch of steps."""
+        """Mean of each logged term over the first and the last third of the steps: did each one move?"""
         if not self.history:
             return {}
         span = max(1, len(self.history) // 3)
@@ -362,7 +362,9 @@ def _shared_rows(
         [i for i in range(len(span.target)) if any(whole or span.changed[i] for whole in flags.values())]
         for span, flags in spans
     ]
-    first_rows, first_targets, rest_targets = [], [], []
+    first_rows: list[int] = []
+    first_targets: list[int] = []
+    rest_targets: list[int] = []
     first_masks: dict[str, list[bool]] = {name: [] for name in names}
     rest_masks: dict[str, list[bool]] = {name: [] for name in names}
     for m, ((span, flags), idx) in enumerate(zip(spans, scored, strict=True)):
@@ -481,8 +483,6 @@ def train(
     if not data.examples:
         raise TrainingError("no training examples")
     threads = lower_priority(config)
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     peft_model = wrap_model(model, config, init_adapter)
     peft_model.eval()  # no dropout anywhere: gradients still flow, and runs are reproducible
