@@ -520,11 +520,9 @@ class RawServer:
         self.process = process
 
     @classmethod
-    async def start(cls, home: Path) -> RawServer:
+    async def start(cls, home: Path, *command: str) -> RawServer:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "hotfix_server",
+            *(command or (sys.executable, "-m", "hotfix_server")),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
@@ -542,13 +540,15 @@ class RawServer:
     async def receive(self, timeout: float = 30.0) -> dict[str, Any]:
         assert self.process.stdout is not None
         length = None
-        while True:
+        while True:  # strict: anything but protocol headers on stdout fails the test
             line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
             assert line, "the server closed its stdout"
-            if line.lower().startswith(b"content-length:"):
+            if line.startswith(b"Content-Length: "):
                 length = int(line.split(b":")[1])
             elif line == b"\r\n" and length is not None:
                 return json.loads(await self.process.stdout.readexactly(length))
+            else:
+                assert line.startswith(b"Content-Type: "), f"not a protocol header on stdout: {line!r}"
 
     async def response(self, msg_id: int) -> dict[str, Any]:
         while True:
@@ -573,6 +573,32 @@ async def test_raw_garbage_and_bad_params_get_errors_and_the_server_keeps_servin
         assert (await raw.response(4))["result"]["modelReady"] is False
         raw.send({"id": 5, "method": "shutdown"})
         assert (await raw.response(5))["result"] is None
+        raw.send({"method": "exit"})
+        assert await asyncio.wait_for(raw.process.wait(), 30) == 0
+    finally:
+        if raw.process.returncode is None:
+            raw.process.kill()
+
+
+STRAY_OUTPUT = """
+import os, runpy, sys, threading
+def stray():
+    print("a stray print", flush=True)
+    os.write(1, b"a native library writing to fd 1\\n")
+threading.Timer(3.0, stray).start()  # once the server runs
+sys.argv = ["hotfix_server"]
+runpy.run_module("hotfix_server", run_name="__main__")
+"""
+
+
+async def test_stray_writes_to_stdout_never_reach_the_protocol_stream(tmp_path: Path) -> None:
+    raw = await RawServer.start(tmp_path, sys.executable, "-c", STRAY_OUTPUT)
+    try:
+        await asyncio.sleep(4.0)  # the stray writes have happened
+        raw.send({"id": 1, "method": "initialize", "params": {"processId": None, "capabilities": {}}})
+        assert "capabilities" in (await raw.response(1))["result"]
+        raw.send({"id": 2, "method": "shutdown"})
+        await raw.response(2)
         raw.send({"method": "exit"})
         assert await asyncio.wait_for(raw.process.wait(), 30) == 0
     finally:

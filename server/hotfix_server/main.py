@@ -26,6 +26,7 @@ def _protocol_stdout() -> object:
 
 def serve(defaults: ServerConfig, tcp: tuple[str, int] | None = None) -> int:
     """Serve one client; returns 0 after a clean ``shutdown``/``exit``, 1 otherwise (LSP's rule)."""
+    channel = None if tcp is not None else _protocol_stdout()  # first, before anything can print
     from hotfix_server.server import create_server
 
     # pygls logs every message at INFO: far too much on stderr, which some clients show to users.
@@ -33,10 +34,10 @@ def serve(defaults: ServerConfig, tcp: tuple[str, int] | None = None) -> int:
         logging.getLogger("pygls").setLevel(logging.WARNING)
     server = create_server(defaults)
     try:
-        if tcp is None:
-            server.start_io(stdin=sys.stdin.buffer, stdout=_protocol_stdout())  # type: ignore[arg-type]
-        else:
+        if tcp is not None:
             server.start_tcp(*tcp)
+        else:
+            server.start_io(stdin=sys.stdin.buffer, stdout=channel)  # type: ignore[arg-type]
     except SystemExit:  # pygls ends a TCP session's ``exit`` this way; the cleanup below still runs
         pass
     code = 0 if server.protocol._shutdown else 1
