@@ -340,3 +340,50 @@ def tr_key(model_dir) -> str:
     from hotfix_engine.models import parse_spec
 
     return parse_spec(str(model_dir)).key
+
+
+@pytest.mark.slow
+def test_sigterm_mid_training_leaves_no_version_and_says_so(tiny_model_dir, tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    pairs = tmp_path / "pairs.jsonl"
+    write_pairs(pairs, PAIRS)
+    home = tmp_path / "home"
+    command = [
+        sys.executable,
+        "-m",
+        "hotfix_engine",
+        "train",
+        "--pairs",
+        str(pairs),
+        "--model",
+        str(tiny_model_dir),
+    ]
+    command += ["--data-dir", str(home), "--epochs", "5000", "--gate-samples", "1", "--threads", "1"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    status_file = home / "trainer" / "status.json"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            assert child.poll() is None, child.communicate()[1].decode()[-2000:]
+            assert time.monotonic() < deadline, "training never started"
+            if status_file.exists() and json.loads(status_file.read_text()).get("state") == "training":
+                break
+            time.sleep(0.1)
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130
+    status = read_status(home)
+    assert status["state"] == "failed" and status["message"] == "interrupted"
+    registry = AdapterRegistry(home, tr_key(tiny_model_dir))
+    assert registry.versions() == [] and registry.current() is None
+    assert not registry.root.exists() or not list(registry.root.glob(".tmp-*"))
