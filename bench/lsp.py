@@ -272,7 +272,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         "maxNewTokens": config.max_new_tokens,
         "contextTokens": config.context_tokens,
         "debounceMs": config.debounce_ms,
-        "record": "off",
+        "record": "patterns",  # the default: suggestions matching no pattern are not written
     }
     prompts = cursor_prompts(args.prompts, seed=args.seed)
     lines = typing_lines(args.lines, args.seed)
