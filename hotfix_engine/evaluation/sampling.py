@@ -24,8 +24,9 @@ Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` with counts of samples."""
 
 # Top-p over a 262k-token vocabulary: a full sort per step costs more than the model's step on small
-# batches, so the nucleus is looked for in the top candidates first and the full sort is the fallback.
-_TOP_CANDIDATES = 1024
+# batches (1 s against 0.05 s for the top 1024 of 20 rows), so the nucleus is looked for among the top
+# candidates first, then more of them, and the full sort is the last resort.
+_TOP_CANDIDATES = (1024, 16384)
 # Rows decoded together by default: enough to amortise reading the weights, small enough that the
 # key/value cache of a few hundred prompt tokens stays well under a gigabyte on the embedded model.
 DEFAULT_BATCH_ROWS = 40
@@ -293,9 +294,11 @@ def _choose(logits: torch.Tensor, generators: list[torch.Generator], temperature
         candidates = probs.double()
         index = None
     else:
-        k = min(_TOP_CANDIDATES, probs.shape[-1])
-        values, index = probs.topk(k, dim=-1)
-        if bool((values.sum(dim=-1) < top_p).any()):
+        for k in _TOP_CANDIDATES:
+            values, index = probs.topk(min(k, probs.shape[-1]), dim=-1)
+            if not bool((values.sum(dim=-1) < top_p).any()):
+                break
+        else:
             values, index = probs.sort(dim=-1, descending=True)
         values = values.double()
         mass_before = values.cumsum(dim=-1) - values
