@@ -46,7 +46,9 @@ async function freePort() {
 }
 
 /**
- * @param {{root:string, workspace:string, extensionVsix:string, settings?:object, env?:object}} o
+ * @param {{root:string, workspace:string, extensionVsix:string, settings?:object, machineSettings?:object, env?:object}} o
+ * `machineSettings` go to the Remote (machine) settings: code-server is a remote window, where settings
+ * scoped `machine` or `machine-overridable` are not taken from the User settings.
  * No keybindings are added: Alt+\ must come from our extension's own contribution.
  */
 export async function startCodeServer(o) {
@@ -59,6 +61,10 @@ export async function startCodeServer(o) {
     path.join(udd, 'User', 'settings.json'),
     JSON.stringify({ ...DEFAULT_SETTINGS, ...(o.settings || {}) }, null, 2),
   );
+  if (o.machineSettings) {
+    fs.mkdirSync(path.join(udd, 'Machine'), { recursive: true });
+    fs.writeFileSync(path.join(udd, 'Machine', 'settings.json'), JSON.stringify(o.machineSettings, null, 2));
+  }
   fs.writeFileSync(path.join(root, 'config.yaml'), 'auth: none\ncert: false\n');
   const env = {
     ...process.env,

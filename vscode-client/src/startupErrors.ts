@@ -27,12 +27,16 @@ export interface Failure {
   readonly pythonExtension: boolean;
 }
 
-export const PIP_PACKAGE = 'hotfix';
+/**
+ * hotfix installs from its source tree: the name "hotfix" on PyPI belongs to an unrelated project, so a
+ * bare `pip install hotfix` would install the wrong thing.
+ */
+export const INSTALL_SOURCE = '<path to your hotfix checkout>';
 
 const OPEN_LOG: FixAction = { kind: 'openLog', title: 'Open Log' };
 
 export function installCommand(python: string): string {
-  return `${describeCommand({ program: python, args: [], python, source: 'default' })} -m pip install ${PIP_PACKAGE}`;
+  return `${describeCommand({ program: python, args: [], python, source: 'default' })} -m pip install -e '${INSTALL_SOURCE}'`;
 }
 
 function interpreterActions(f: Failure): FixAction[] {
@@ -60,7 +64,7 @@ export function lastErrorLine(stderr: string): string | undefined {
 export function diagnose(f: Failure): Diagnosis {
   const who = f.command.source === 'default' ? '' : ` (from ${f.command.source})`;
   if (f.spawnError === 'ENOENT') {
-    const what = f.command.python === undefined ? 'The server command' : 'The Python interpreter';
+    const what = f.command.python === undefined ? 'the server command' : 'the Python interpreter';
     return {
       message: `hotfix: ${what} "${f.command.program}"${who} was not found. Point hotfix.server.pythonPath at the Python where hotfix is installed.`,
       actions: [...interpreterActions(f), OPEN_LOG],

@@ -119,10 +119,10 @@ test('an interpreter without hotfix suggests the pip command and can copy it', a
   vscode.recorded.errorAnswer = 'Copy Install Command';
   await until(() => vscode.recorded.errors.length === 1, 'error message');
   assert.match(vscode.recorded.errors[0].message, /hotfix is not installed for .*bare-python/);
-  assert.match(vscode.recorded.errors[0].message, /-m pip install hotfix/);
+  assert.match(vscode.recorded.errors[0].message, /-m pip install -e '<path to your hotfix checkout>'/);
   assert.equal(lc.clients.length, 0);
   await until(() => vscode.env.clipboard.text !== '', 'clipboard');
-  assert.equal(vscode.env.clipboard.text, `${python} -m pip install hotfix`);
+  assert.equal(vscode.env.clipboard.text, `${python} -m pip install -e '<path to your hotfix checkout>'`);
 });
 
 test('a model path that does not exist is reported before starting', async () => {

@@ -10,7 +10,7 @@ test('interpreter not found: names it, where it came from, and the setting to fi
   const d = diagnose({ command: py, spawnError: 'ENOENT', stderr: '', pythonExtension: true });
   assert.equal(
     d.message,
-    'hotfix: The Python interpreter "/venv/bin/python" (from hotfix.server.pythonPath) was not found. Point hotfix.server.pythonPath at the Python where hotfix is installed.',
+    'hotfix: the Python interpreter "/venv/bin/python" (from hotfix.server.pythonPath) was not found. Point hotfix.server.pythonPath at the Python where hotfix is installed.',
   );
   assert.deepEqual(
     d.actions.map((a) => a.kind),
@@ -20,14 +20,14 @@ test('interpreter not found: names it, where it came from, and the setting to fi
 
 test('custom command not found points at hotfix.server.command', () => {
   const d = diagnose({ command: custom, spawnError: 'ENOENT', stderr: '', pythonExtension: false });
-  assert.match(d.message, /The server command "hotfix"/);
+  assert.match(d.message, /the server command "hotfix"/);
   assert.deepEqual(d.actions[0], { kind: 'openSettings', title: 'Open Settings', setting: 'hotfix.server.command' });
 });
 
 test('hotfix not installed: the pip command for that interpreter, ready to copy', () => {
   const d = diagnose({ command: py, exitCode: 1, stderr: '/venv/bin/python: No module named hotfix_server\n', pythonExtension: false });
-  assert.match(d.message, /^hotfix is not installed for \/venv\/bin\/python \(from hotfix.server.pythonPath\)\. Install it with: \/venv\/bin\/python -m pip install hotfix$/);
-  assert.deepEqual(d.actions[0], { kind: 'copy', title: 'Copy Install Command', text: '/venv/bin/python -m pip install hotfix' });
+  assert.match(d.message, /^hotfix is not installed for \/venv\/bin\/python \(from hotfix.server.pythonPath\)\. Install it with: \/venv\/bin\/python -m pip install -e '<path to your hotfix checkout>'$/);
+  assert.deepEqual(d.actions[0], { kind: 'copy', title: 'Copy Install Command', text: "/venv/bin/python -m pip install -e '<path to your hotfix checkout>'" });
 });
 
 test('a missing dependency is named', () => {
