@@ -53,6 +53,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.set_defaults(func=run)
 
 
+def _save(out: Path, pairs: list) -> None:
+    """Save as the run goes, so that an interrupted discovery keeps what it found."""
+    from hotfix_engine.pairs import write_pairs
+
+    write_pairs(out, pairs)
+
+
 def run(args: argparse.Namespace) -> int:
     from hotfix_engine.discovery import DiscoveryConfig, discover, model_completer
     from hotfix_engine.evaluation.problems import humaneval_problems, load_problems
@@ -85,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     folder, version = resolve_adapter(args.adapter, loaded.key, args.data_dir)
     slot = AdapterSlot(loaded)
     if folder is not None:
-        slot.load(folder, version)
+        slot.load(folder, version or folder.name)
     complete = model_completer(
         slot.model,
         loaded.tokenizer,
@@ -105,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = discover(
-            problems, complete, config, progress=progress, on_pairs=lambda pairs: write_pairs(out, pairs)
+            problems, complete, config, progress=progress, on_pairs=lambda pairs: _save(out, pairs)
         )
     finally:
         bar.close()

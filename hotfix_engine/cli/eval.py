@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         if folder is None:
             slot.unload()
         else:
-            slot.load(folder, version)
+            slot.load(folder, version or folder.name)
         runs.append(
             evaluate(
                 slot.model,

@@ -48,7 +48,7 @@ def line_tasks(problems: Sequence[Problem], limit: int | None = None, seed: int 
         indexes = problem.boundaries()
         rng.shuffle(indexes)
         per_problem.append([LineTask(problem, i) for i in indexes])
-    tasks = []
+    tasks: list[LineTask] = []
     depth = 0
     while any(depth < len(group) for group in per_problem):
         tasks.extend(group[depth] for group in per_problem if depth < len(group))

@@ -18,8 +18,8 @@ def _pct(value: object) -> str:
     return "n/a" if value is None else f"{float(value):.2%}"  # type: ignore[arg-type]
 
 
-def _ci(pair: object) -> str:
-    low, high = pair  # type: ignore[misc]
+def _ci(pair: Sequence[float]) -> str:
+    low, high = pair
     return f"[{low:.2%}, {high:.2%}]"
 
 
