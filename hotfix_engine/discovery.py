@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -30,20 +31,22 @@ log = logging.getLogger(__name__)
 Completer = Callable[[Sequence[str], int, float], list[list[Sample]]]
 """``complete(prompts, samples, temperature)``: ``samples`` completions of each prompt."""
 
-# Lines at column 0 that end a generated solution: what small models write after the code.
-_TRAILERS = (
-    "if __name__",
-    "print(",
-    "assert ",
-    "#",
-    "```",
-    '"""',
-    "'''",
-    "Example",
-    "Test",
-    "Output",
-    "Input",
-)
+# Lines at column 0 that end a generated solution: what small models write after the code (tests,
+# prints, markdown fences, or prose such as "This function returns ...").
+_TRAILERS = ("if __name__", "print(", "assert ", "#", "```", '"""', "'''")
+_PROSE = re.compile(r"^[A-Z][a-z]+:?( [a-z]+|$)")
+
+
+def is_trailer(line: str) -> bool:
+    """Whether a generated line ends the code: a top-level test, print, fence, comment or prose."""
+    if not line or line[0].isspace():
+        return False
+    return line.startswith(_TRAILERS) or bool(_PROSE.match(line))
+
+
+def _code_done(text: str) -> bool:
+    """Stop rule for generation: a complete line that is a trailer has been written."""
+    return any(is_trailer(line) for line in text.split("\n")[1:-1])
 
 
 def model_completer(
@@ -68,6 +71,7 @@ def model_completer(
             max_new_tokens=max_new_tokens,
             seed=seed,
             batch_size=batch_size,
+            stop=_code_done,
         )
 
     return complete
@@ -135,7 +139,7 @@ def completion_lines(problem: Problem, index: int, sample: Sample) -> list[str]:
         lines = lines[:-1]
     kept = []
     for line in lines:
-        if line and not line[0].isspace() and line.startswith(_TRAILERS):
+        if is_trailer(line):
             break
         kept.append(line)
     prefix = problem.cut(index)[0]

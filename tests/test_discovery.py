@@ -152,3 +152,13 @@ def test_cli_discover_writes_pairs(tiny_model_dir: Path, tmp_path: Path, capsys)
     assert out.exists()
     assert main(["discover", "--model", str(tiny_model_dir), "--problems", str(tmp_path / "nope.jsonl")]) == 1
     assert "no such problems file" in capsys.readouterr().err
+
+
+def test_trailers_and_stop_rule():
+    from hotfix_engine.discovery import _code_done, is_trailer
+
+    assert is_trailer("This function returns the sum.") and is_trailer("print(total([1]))")
+    assert is_trailer("Explanation:") and is_trailer("```")
+    assert not is_trailer("R = 3") and not is_trailer("def f(x):") and not is_trailer("    This is indented")
+    assert _code_done("    return s\nThis returns s.\n")
+    assert not _code_done("    return s\nThis ret")  # the trailer line is not complete yet
