@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="measure buggy/fixed rates, retention and leakage of a model and adapter",
         description=(
             "Sample completions of each pair's prefix and count how often the model writes the buggy and "
-            "the fixed statement (DESIGN.md 4); optionally HumanEval pass@k, the line-level functional "
+            "the fixed statement (Yang & Lo 2024's protocol); optionally HumanEval pass@k, the line-level functional "
             "metric, perplexity on ordinary code and leakage. With --compare, both states are measured on "
             "the same pairs and seeds and the report gives paired differences with confidence intervals "
             "and p-values. Generated code runs only in a sandboxed child process."
