@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hotfix_server.config import CompletionConfig, OutcomeConfig, ServerConfig, parse_config, wire_keys
 
 from hotfix_engine.errors import ConfigError
+from hotfix_server.config import CompletionConfig, OutcomeConfig, ServerConfig, parse_config, wire_keys
 
 
 def test_defaults() -> None:

@@ -259,6 +259,8 @@ async def test_inline_and_classic_completion_give_the_same_suggestion(shared: La
     assert entry.text_edit.range == types.Range(at, at)
     assert entry.command.command == "hotfix.accept"
     assert entry.command.arguments[0] != item.command.arguments[0]  # every suggestion has its own id
+    last = (await status(shared))["lastCompletion"]
+    assert last["id"] == entry.command.arguments[0] and last["elapsedMs"] > 0 and last["tokens"] >= 1
     assert await outcome(shared, item.command.arguments[0]) == [("rejected", "superseded")]
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from hotfix_server import translate
-from hotfix_server.config import CompletionConfig
-from hotfix_server.scheduler import DocumentScheduler
 from lsprotocol import types
 from pygls.workspace import TextDocument
 
 from hotfix_engine.stopping import CancelToken
+from hotfix_server import translate
+from hotfix_server.config import CompletionConfig
+from hotfix_server.scheduler import DocumentScheduler
 
 
 def doc(text: str, uri: str = "file:///w/a.py", language: str | None = "python") -> TextDocument:

@@ -113,6 +113,7 @@ class Runtime:
         self.store_error: str | None = None
         self.tracker = OutcomeTracker()
         self.stats = GenerationStats()
+        self.last_completion: dict[str, Any] | None = None  # timings of the last suggestion, for diagnosis
 
     @property
     def data_dir(self) -> Path:
@@ -151,6 +152,14 @@ class Runtime:
 
     def shown(self, suggestion_id: str, uri: str, request: CompletionRequest, completion: Completion) -> None:
         """Record a suggestion that is being returned to the client, with the patterns it matches."""
+        self.last_completion = {
+            "id": suggestion_id,
+            "elapsedMs": round(completion.elapsed_s * 1000, 1),
+            "tokens": completion.tokens,
+            "promptTokens": completion.prompt_tokens,
+            "cachedTokens": completion.cached_tokens,
+            "stopReason": completion.stop_reason,
+        }
         record = SuggestionRecord(
             id=suggestion_id,
             created=time.time(),
@@ -217,5 +226,6 @@ class Runtime:
             "trainerRunning": trainer_running,
             "continuousHotfixing": self.config.continuous_hotfixing,
             "generations": self.stats.as_dict(),
+            "lastCompletion": self.last_completion,
             "version": __version__,
         }
