@@ -4,6 +4,7 @@
 // Run through run.sh, which installs what this needs. Exits non-zero on failure.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -62,13 +63,20 @@ function rejectionReasons() {
 }
 
 // 1. A tiny random model (the one the Python tests use), and an adapter trained on three pairs, so that
-//    the status bar has a real version to show.
-python(
-  `import sys; sys.path.insert(0, 'tests'); from pathlib import Path; from tiny_model import save_tiny_model; save_tiny_model(Path(${JSON.stringify(modelDir)}))`,
-);
-log('tiny model in', modelDir);
+//    the status bar has a real version to show. E2E_MODEL=<spec> runs a real model instead (for the
+//    readme's screenshot; not in CI), with the user's model cache and no adapter.
+const REAL_MODEL = process.env.E2E_MODEL;
+if (REAL_MODEL) env.HOTFIX_CACHE = process.env.HOTFIX_CACHE || path.join(os.homedir(), '.cache', 'hotfix');
+const modelSpec = REAL_MODEL || modelDir;
+const modelLabel = (REAL_MODEL || 'tiny-model').replace(/[\\/]+$/, '').split(/[\\/]/).at(-1).replace(/^embedded:/, '').replace(/\.gguf$/i, '');
+if (!REAL_MODEL) {
+  python(
+    `import sys; sys.path.insert(0, 'tests'); from pathlib import Path; from tiny_model import save_tiny_model; save_tiny_model(Path(${JSON.stringify(modelDir)}))`,
+  );
+  log('tiny model in', modelDir);
+}
 let adapter = 'base';
-if (TRAIN) {
+if (TRAIN && !REAL_MODEL) {
   const pairs = path.join(run, 'pairs.jsonl');
   const pair = (id, prefix, buggy, fixed) =>
     JSON.stringify({ id, source: 'e2e', prefix, buggy, fixed, suffix: '', pattern: '', tests: '' });
@@ -102,7 +110,7 @@ const server = await startCodeServer({
   extensionVsix: VSIX,
   env,
   settings: {
-    'hotfix.model': modelDir,
+    'hotfix.model': modelSpec,
     'hotfix.dataDir': dataDir,
     'hotfix.record': 'all',
     'hotfix.maxNewTokens': 12,
@@ -131,7 +139,7 @@ try {
   await openFile(page, 'main.py');
 
   // 3. The status bar names the model and the adapter once the server has loaded them.
-  const wanted = `tiny-model · ${adapter}`;
+  const wanted = `${modelLabel} · ${adapter}`;
   const status = await waitForStatus(page, wanted, 180000);
   check(status.includes(wanted), `status bar shows "${wanted}" (it shows "${status}")`);
 
@@ -197,7 +205,7 @@ try {
     check(menu.includes(entry), `menu has "${entry}"`);
   }
   await page.keyboard.press('Escape');
-  const finalStatus = await statusBarText(page, 'tiny-model', 10000);
+  const finalStatus = await statusBarText(page, modelLabel, 10000);
   check(finalStatus.includes(wanted), `status bar still shows "${wanted}" after the acceptance`);
 
   // 8. Toggling continuous hotfixing from the menu changes the setting, which restarts the server
