@@ -70,7 +70,9 @@ def offset_at(document: TextDocument, position: types.Position) -> int | None:
     line = lines[position.line].rstrip("\r\n")
     if position.character > document.position_codec.client_num_units(line):
         return None
-    return document.offset_at_position(position)
+    # pygls's offset_at_position would split the whole document into lines a second time.
+    point = document.position_codec.position_from_client_units(lines, position)
+    return sum(map(len, lines[: point.line])) + point.character
 
 
 def completion_request(
