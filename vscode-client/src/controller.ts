@@ -80,6 +80,7 @@ export class HotfixController implements vscode.Disposable {
   private settings: HotfixSettings;
   private command: ServerCommand | undefined;
   private pythonExtensionPresent = false;
+  private pythonListener: vscode.Disposable | undefined;
 
   constructor() {
     this.log = vscode.window.createOutputChannel('Hotfix', { log: true });
@@ -399,6 +400,13 @@ export class HotfixController implements vscode.Disposable {
       const api: any = ext.isActive ? ext.exports : await ext.activate();
       const resource = vscode.workspace.workspaceFolders?.[0]?.uri;
       const envs = api?.environments;
+      if (!this.pythonListener && typeof envs?.onDidChangeActiveEnvironmentPath === 'function') {
+        // A new interpreter picked in the Python extension is a new server, when that is where ours came from.
+        this.pythonListener = envs.onDidChangeActiveEnvironmentPath(() => {
+          if (this.command?.source === 'python extension') this.restartDebouncer.trigger();
+        });
+        if (this.pythonListener) this.disposables.push(this.pythonListener);
+      }
       if (envs?.getActiveEnvironmentPath) {
         const active = envs.getActiveEnvironmentPath(resource);
         const resolved = await envs.resolveEnvironment?.(active);
@@ -517,7 +525,9 @@ export class HotfixController implements vscode.Disposable {
 
   async trainNow(): Promise<void> {
     const result = await this.serverCommand('hotfix.train');
-    if (result !== undefined) vscode.window.setStatusBarMessage('hotfix: training started', 4000);
+    // The server says what it did: started, already running, or nothing to learn from yet.
+    const message = typeof result === 'object' && result !== null ? (result as { message?: unknown }).message : undefined;
+    if (typeof message === 'string' && message) void vscode.window.showInformationMessage(`hotfix: ${message}`);
   }
 
   async rollback(): Promise<void> {

@@ -41,8 +41,9 @@ function statusItem(): vscode.StatusItem {
 
 let controller: HotfixController | undefined;
 
-async function start(settings: Record<string, unknown>): Promise<HotfixController> {
+async function start(settings: Record<string, unknown>, setup: () => void = () => undefined): Promise<HotfixController> {
   vscode.reset(settings);
+  setup();
   lc.resetClients();
   lc.answers['hotfix/status'] = READY_STATUS;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -245,4 +246,33 @@ test('a model the server could not load is reported once, with the setting to fi
   await controller!.refreshStatus();
   assert.equal(vscode.recorded.errors.length, 1);
   assert.equal(statusItem().text, '$(error) tiny · not loaded');
+});
+
+test('without a configured interpreter the Python extension\'s is used, and a new pick restarts the server', async () => {
+  let interpreter = fakePython('ext-python-a', 0);
+  const changed = new vscode.EventEmitter<unknown>();
+  const pythonApi = {
+    environments: {
+      getActiveEnvironmentPath: () => ({ id: 'x', path: interpreter }),
+      resolveEnvironment: async (env: { path: string }) => ({ executable: { uri: vscode.Uri.file(env.path) } }),
+      onDidChangeActiveEnvironmentPath: changed.event,
+    },
+  };
+  await start({}, () => {
+    vscode.installedExtensions['ms-python.python'] = { isActive: true, exports: pythonApi };
+  });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  assert.ok(vscode.recorded.logLines.some((l) => l.includes(`Server command (python extension): ${interpreter} -m hotfix_server --stdio`)));
+  interpreter = fakePython('ext-python-b', 0);
+  changed.fire({});
+  await until(() => lc.clients.length === 2 && lc.clients[1].state === 'running', 'restart', 5000);
+  assert.ok(vscode.recorded.logLines.some((l) => l.includes(`Server command (python extension): ${interpreter} -m hotfix_server --stdio`)));
+});
+
+test('Train now shows what the server answered', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python14', 0) });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  lc.answers['workspace/executeCommand'] = { message: 'nothing to train on yet: no rejected or fixed suggestions', running: false };
+  await vscode.commands.executeCommand(COMMANDS.trainNow);
+  assert.deepEqual(vscode.recorded.infos, ['hotfix: nothing to train on yet: no rejected or fixed suggestions']);
 });

@@ -84,6 +84,7 @@ export function reset(settings: Record<string, unknown> = {}): void {
   recorded.errorAnswer = undefined;
   recorded.quickPickAnswer = undefined;
   commands.clear();
+  for (const k of Object.keys(installedExtensions)) delete installedExtensions[k];
   settingsStore = { ...settings };
   window.activeTextEditor = undefined;
 }
@@ -197,9 +198,12 @@ export const workspace = {
   },
 };
 
+/** Set by a test to stand in for the Python extension (`ms-python.python`). */
+export const installedExtensions: Record<string, unknown> = {};
+
 export const extensions = {
-  getExtension(_id: string): unknown {
-    return undefined;
+  getExtension(id: string): unknown {
+    return installedExtensions[id];
   },
 };
 
