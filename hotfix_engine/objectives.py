@@ -19,7 +19,7 @@ import torch.nn.functional as F
 OBJECTIVES = ("learn", "unlearn", "retain")
 LEARN_TOKENS = ("whole", "changed")
 UNLEARN_LOSSES = ("unlikelihood", "gradient_ascent", "npo")
-RETAIN_LOSSES = ("kl", "ce")
+RETAIN_LOSSES = ("kl", "ce", "hidden")
 # The paper's balance: unlearning at half weight, so it shapes rather than dominates the update.
 DEFAULT_WEIGHTS = {"learn": 1.0, "unlearn": 0.5, "retain": 1.0}
 
@@ -106,6 +106,20 @@ def retain_kl(logits: torch.Tensor, base_logits: torch.Tensor, mask: torch.Tenso
 def retain_ce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Plain language-modelling cross-entropy on ordinary code, the cheaper retain alternative (no base pass)."""
     return learn_ce(logits, targets, mask)
+
+
+def retain_hidden(hidden: torch.Tensor, base_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Relative squared distance of the last hidden states to the base's, at every masked position.
+
+    Feature-level distillation (Romero et al. 2015, "FitNets"; the representation-matching retain
+    terms of the unlearning literature, e.g. RMU, Li et al. 2024): equal final hidden states mean
+    equal next-token distributions, yet no output-layer logits are needed, so on a 262k-word
+    vocabulary every position of a window can be held for the price of a few. ``hidden`` is
+    ``(N, H)``; the distance is divided by the base's mean squared norm so the scale is model-free.
+    """
+    base = base_hidden.detach().float()
+    per_position = (hidden.float() - base).pow(2).mean(-1) / base.pow(2).mean().clamp_min(1e-12)
+    return _masked_mean(per_position, mask)
 
 
 def validate_weights(weights: Mapping[str, float]) -> dict[str, float]:

@@ -50,7 +50,9 @@ class TrainConfig:
     learn_tokens: str = "whole"  # the whole fixed line: the model must write all of it, not just the diff
     unlearn_loss: str = "unlikelihood"  # bounded; gradient ascent runs away (DESIGN.md 6)
     unlearn_tokens: str = "changed"  # shared tokens fight the learn term (DESIGN.md 4, measured)
-    retain_loss: str = "kl"  # KL to the base keeps the whole distribution, CE only the sampled text
+    retain_loss: str = (
+        "kl"  # KL to the base keeps the whole distribution; "hidden" holds every position cheaply
+    )
     epochs: int = 3  # the paper's small data converges in a few passes; more memorises the prompt
     lr: float | None = None  # None: DEFAULT_LR for the method
     batch_size: int = 4  # pairs per step; each pair is two sequences (fixed and buggy)
@@ -325,6 +327,20 @@ def _rows(model: Any, batch: _Batch, virtual_tokens: int = 0) -> torch.Tensor:
     return logits
 
 
+def _last_hidden(model: Any, batch: _Batch, virtual_tokens: int = 0) -> torch.Tensor:
+    """The last decoder layer's output at every position, as (B*T, H), with no output-layer work."""
+    device = next(model.parameters()).device
+    out = model(
+        input_ids=batch.ids.to(device),
+        attention_mask=batch.attention.to(device),
+        output_hidden_states=True,
+        logits_to_keep=1,
+        use_cache=False,
+    )
+    hidden = out.hidden_states[-1][:, virtual_tokens:]
+    return hidden.reshape(-1, hidden.shape[-1])
+
+
 def _cache_argument(model: Any) -> str:
     """The keyword (and output field) of the KV cache: ``cache`` in transformers >= 5.2x, before that the old name."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -454,7 +470,14 @@ def step_terms(
                 with torch.no_grad(), model.disable_adapter():
                     ref = objectives.token_logprobs(forward(model, False)[0], targets)
                 terms["unlearn"] = objectives.unlearn_npo(logits, ref, targets, mask, config.npo_beta)
-    if weights.get("retain") and windows:
+    if weights.get("retain") and windows and config.retain_loss == "hidden":
+        batch = _on(_windows_batch(windows, config.retain_positions), model)
+        hidden = _last_hidden(model, batch, virtual)
+        with torch.no_grad(), model.disable_adapter():
+            base_hidden = _last_hidden(model, batch)
+        everywhere = torch.ones(hidden.shape[0], dtype=torch.bool, device=hidden.device)
+        terms["retain"] = objectives.retain_hidden(hidden, base_hidden, everywhere)
+    elif weights.get("retain") and windows:
         batch = _on(_windows_batch(windows, config.retain_positions), model)
         logits = _rows(model, batch, virtual)
         if config.retain_loss == "kl":

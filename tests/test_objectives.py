@@ -149,3 +149,15 @@ def test_compose_is_the_weighted_sum_and_refuses_a_missing_term():
     assert obj.compose(terms, {"learn": 1.0, "unlearn": 0.5}).item() == pytest.approx(4.0)
     with pytest.raises(ValueError, match="retain"):
         obj.compose(terms, {"learn": 1.0, "retain": 1.0})
+
+
+def test_retain_hidden_pulls_hidden_states_back_toward_the_base():
+    generator = torch.Generator().manual_seed(11)
+    base_hidden = torch.randn(3, 8, generator=generator)
+    features = torch.randn(3, 4, generator=generator)
+    adapter = torch.nn.Parameter(torch.randn(4, 8, generator=generator))
+    before = obj.retain_hidden(base_hidden + features @ adapter, base_hidden, ALL).item()
+    grad = step(adapter, obj.retain_hidden(base_hidden + features @ adapter, base_hidden, ALL), lr=0.1)
+    assert grad.abs().sum() > 0
+    assert obj.retain_hidden(base_hidden + features @ adapter, base_hidden, ALL).item() < before
+    assert obj.retain_hidden(base_hidden, base_hidden, ALL).item() == 0.0

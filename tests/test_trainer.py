@@ -114,6 +114,19 @@ def test_each_term_moves_the_adapter_the_right_way(tok, data, tmp_path):
         progress=False,
     )
     assert measure_terms(retained.model, tok, data, probe)["retain"] < learnt["retain"]
+    hidden_probe = config(weights=(("retain", 1.0),), retain_loss="hidden")
+    held = tr.train(
+        build_model(tok),
+        tok,
+        data,
+        config(weights=(("retain", 1.0),), retain_loss="hidden", epochs=3),
+        init_adapter=folder,
+        progress=False,
+    )
+    assert (
+        measure_terms(held.model, tok, data, hidden_probe)["retain"]
+        < measure_terms(result.model, tok, data, hidden_probe)["retain"]
+    )
 
     # Teach the model the buggy lines, then unlearn alone (unlikelihood) makes them less likely.
     swapped = [BugFixPair(prefix=p.prefix, buggy=p.fixed, fixed=p.buggy, id=p.id) for p in PAIRS]

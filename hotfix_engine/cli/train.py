@@ -47,7 +47,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument(
         "--unlearn-loss", choices=("unlikelihood", "gradient_ascent", "npo"), default="unlikelihood"
     )
-    p.add_argument("--retain-loss", choices=("kl", "ce"), default="kl")
+    p.add_argument(
+        "--retain-loss",
+        choices=("kl", "ce", "hidden"),
+        default="kl",
+        help="KL to the base at a window's last positions, plain CE, or last-hidden-state distance at every position",
+    )
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument(
         "--lr",
