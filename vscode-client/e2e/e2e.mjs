@@ -139,7 +139,7 @@ try {
   await openFile(page, 'main.py');
 
   // 3. The status bar names the model and the adapter once the server has loaded them.
-  const wanted = `${modelLabel} · ${adapter}`;
+  let wanted = `${modelLabel} · ${adapter}`;
   const status = await waitForStatus(page, wanted, 180000);
   check(status.includes(wanted), `status bar shows "${wanted}" (it shows "${status}")`);
 
@@ -208,6 +208,51 @@ try {
   const finalStatus = await statusBarText(page, modelLabel, 10000);
   check(finalStatus.includes(wanted), `status bar still shows "${wanted}" after the acceptance`);
 
+  // 7b. Train now from the menu: the server starts its trainer on what it recorded, the status bar follows
+  //     the run, and the menu opens the new version's evaluation report once it has finished.
+  const item = page.locator('.statusbar-item', { hasText: modelLabel }).first();
+  const lastLine = async () => ((await item.getAttribute('aria-label').catch(() => '')) || '').split('\n').find((l) => l.startsWith('Last training:')) || '';
+  const before7 = await lastLine();
+  await item.click();
+  await page.waitForSelector('.quick-input-widget .quick-input-list .monaco-list-row', { timeout: 10000 });
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Train now' }).first().click();
+  const trainToast = page.locator('.notifications-toasts .notification-toast', { hasText: 'hotfix:' }).first();
+  const trainMessage = ((await trainToast.waitFor({ timeout: 15000 }).then(() => trainToast.innerText(), () => '')) || '').replace(/\s+/g, ' ');
+  check(trainMessage.includes('training started'), `Train now started the trainer: ${JSON.stringify(trainMessage)}`);
+  const seen = new Set();
+  let after7 = before7;
+  for (let i = 0; i < 360 && after7 === before7; i++) {
+    await page.waitForTimeout(500);
+    seen.add((await item.innerText().catch(() => '')).trim());
+    after7 = await lastLine();
+  }
+  log('status bar during training:', JSON.stringify([...seen]));
+  check([...seen].some((t) => /training|evaluating|publishing/.test(t)), 'the status bar showed the run');
+  check(after7 !== before7, `the status bar has the new result: ${JSON.stringify(after7)}`);
+  await item.click();
+  await page.waitForSelector('.quick-input-widget .quick-input-list .monaco-list-row', { timeout: 10000 });
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Show last evaluation report' }).first().click();
+  const reportTab = page.locator('.tab.active[aria-label*="manifest.json"]');
+  const reportShown = await reportTab.waitFor({ timeout: 10000 }).then(() => true, () => false);
+  check(reportShown, 'Show last evaluation report opened the new version\'s manifest.json');
+  await page.screenshot({ path: path.join(run, 'report.png') });
+  await page.keyboard.press('Control+W');
+
+  // 7c. Roll back from the menu: the server drops to the previous version (the base model here) and
+  //     hot-swaps it; the status bar follows.
+  if (adapter !== 'base') {
+    await item.click();
+    await page.waitForSelector('.quick-input-widget .quick-input-list .monaco-list-row', { timeout: 10000 });
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Roll back adapter' }).first().click();
+    wanted = `${modelLabel} · base`;
+    const rolledBack = await page
+      .locator('.statusbar-item', { hasText: wanted })
+      .first()
+      .waitFor({ timeout: 30000 })
+      .then(() => true, () => false);
+    check(rolledBack, `after Roll back the status bar shows "${wanted}"`);
+  }
+
   // 8. Toggling continuous hotfixing from the menu changes the setting, which restarts the server
   //    with the new option; the status bar comes back with the same model and adapter.
   await page.locator('.statusbar-item', { hasText: wanted }).first().click();
@@ -217,7 +262,11 @@ try {
   let continuous;
   for (let i = 0; i < 40 && continuous !== true; i++) {
     await page.waitForTimeout(250);
-    continuous = JSON.parse(fs.readFileSync(settingsFile, 'utf8'))['hotfix.continuousHotfixing'];
+    try {
+      continuous = JSON.parse(fs.readFileSync(settingsFile, 'utf8'))['hotfix.continuousHotfixing'];
+    } catch {
+      // VS Code is writing the file right now
+    }
   }
   check(continuous === true, 'the menu turned hotfix.continuousHotfixing on in the user settings');
   const starts = () => extensionLog().split('\n').filter((l) => l.includes('Server command (')).length;

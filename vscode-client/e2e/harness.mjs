@@ -170,11 +170,11 @@ export async function statusBarText(page, needle, timeoutMs = 60000) {
   return (await item.innerText()).trim();
 }
 
-/** Waits for a status bar entry containing `needle`; fails fast, with its text, on a hotfix error toast. */
+/** Waits for a status bar entry containing `needle`; fails fast, with its text, on an error toast from hotfix. */
 export async function waitForStatus(page, needle, timeoutMs = 120000) {
   const end = Date.now() + timeoutMs;
   const item = page.locator('.statusbar-item', { hasText: needle }).first();
-  const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'hotfix' });
+  const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'hotfix', has: page.locator('.codicon-error') });
   while (Date.now() < end) {
     if (await item.count()) return (await item.innerText()).trim();
     if (await toast.count()) throw new Error(`the extension reported: ${(await toast.first().innerText()).replace(/\s+/g, ' ')}`);

@@ -5,6 +5,8 @@
 
 export interface TrainerStatus {
   readonly state: string;
+  /** The server's own trainer process is alive (it may not have written its first state yet). */
+  readonly running: boolean;
   /** 0..1 when known. */
   readonly progress: number | undefined;
   readonly progressMessage: string | undefined;
@@ -78,6 +80,7 @@ export function parseStatus(value: unknown): ServerStatus | undefined {
     adapter: typeof adapter === 'string' ? adapter : isObject(adapter) && typeof adapter.version === 'string' ? adapter.version : null,
     trainer: {
       state,
+      running: value.trainerRunning === true,
       progress,
       progressMessage: progressMessage ?? failedMessage,
       lastResult: t.lastResult ?? t.last_result ?? null,
@@ -106,7 +109,12 @@ export function shortModel(model: string): string {
 
 
 export function isTraining(s: ServerStatus): boolean {
-  return ACTIVE_TRAINER_STATES.has(s.trainer.state);
+  return s.trainer.running || ACTIVE_TRAINER_STATES.has(s.trainer.state);
+}
+
+/** "training" while the process starts up and has not reported a state yet. */
+function trainerLabel(s: ServerStatus): string {
+  return ACTIVE_TRAINER_STATES.has(s.trainer.state) ? s.trainer.state : 'training';
 }
 
 /** A one-line summary of the trainer's last result, e.g. "v0003 published" or "not published: worse". */
@@ -139,7 +147,7 @@ export function renderStatus(phase: ClientPhase, s: ServerStatus | undefined, fa
   const adapter = s.adapter ?? 'base';
   const loading = s.modelError ? ' (failed to load)' : s.modelReady ? '' : ' (loading)';
   const lines = [`Model: ${s.model}${loading}`, `Adapter: ${s.adapter ?? 'none (base model)'}`];
-  let trainerLine = `Trainer: ${s.trainer.state}`;
+  let trainerLine = `Trainer: ${isTraining(s) ? trainerLabel(s) : s.trainer.state}`;
   if (s.trainer.progress !== undefined && isTraining(s)) trainerLine += ` ${Math.round(s.trainer.progress * 100)}%`;
   if (s.trainer.progressMessage) trainerLine += ` (${s.trainer.progressMessage})`;
   lines.push(trainerLine);
@@ -158,7 +166,7 @@ export function renderStatus(phase: ClientPhase, s: ServerStatus | undefined, fa
   if (!s.modelReady) return { text: `$(loading~spin) ${model} · loading`, tooltip, severity: 'normal' };
   if (isTraining(s)) {
     const pct = s.trainer.progress === undefined ? '' : ` ${Math.round(s.trainer.progress * 100)}%`;
-    return { text: `$(sync~spin) ${model} · ${adapter} · ${s.trainer.state}${pct}`, tooltip, severity: 'normal' };
+    return { text: `$(sync~spin) ${model} · ${adapter} · ${trainerLabel(s)}${pct}`, tooltip, severity: 'normal' };
   }
   return { text: `$(sparkle) ${model} · ${adapter}`, tooltip, severity: 'normal' };
 }

@@ -70,6 +70,12 @@ test('a running step shows the trainer message; a failed run shows why', () => {
   assert.match(renderStatus('running', failed).tooltip, /Trainer: failed \(out of memory\)/);
 });
 
+test('a trainer process that has not written its state yet already counts as training', () => {
+  const s = parseStatus({ ...SERVER_ANSWER, modelReady: true, model: '/m/tiny', adapter: 'v0001', trainerRunning: true })!;
+  assert.equal(renderStatus('running', s).text, '$(sync~spin) tiny · v0001 · training');
+  assert.equal(pollIntervalMs(s), 2000);
+});
+
 test('a store error is a warning', () => {
   const s = parseStatus({ ...SERVER_ANSWER, modelReady: true, model: 'm', storeError: 'database is locked' })!;
   assert.equal(renderStatus('running', s).severity, 'warning');
