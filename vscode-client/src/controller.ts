@@ -77,6 +77,7 @@ export class HotfixController implements vscode.Disposable {
   private crashes: number[] = [];
   private lifecycle: Promise<void> = Promise.resolve();
   private disposed = false;
+  private disposing: Promise<void> | undefined;
   private settings: HotfixSettings;
   private command: ServerCommand | undefined;
   private pythonExtensionPresent = false;
@@ -88,7 +89,7 @@ export class HotfixController implements vscode.Disposable {
     this.statusItem = vscode.window.createStatusBarItem('hotfix.status', vscode.StatusBarAlignment.Right, 100);
     this.statusItem.name = 'Hotfix';
     this.statusItem.command = COMMANDS.showMenu;
-    this.restartDebouncer = new Debouncer(() => void this.restart('settings changed'), RESTART_DELAY_MS);
+    this.restartDebouncer = new Debouncer(() => void this.restart('settings or interpreter changed'), RESTART_DELAY_MS);
     this.settings = this.readSettings(false);
     this.disposables.push(
       this.log,
@@ -130,11 +131,16 @@ export class HotfixController implements vscode.Disposable {
     });
   }
 
-  async dispose(): Promise<void> {
-    this.disposed = true;
-    this.restartDebouncer.cancel();
-    await this.enqueue(() => this.doStop());
-    for (const d of this.disposables.splice(0)) d.dispose();
+  /** Safe to call twice (VS Code disposes the subscription and calls deactivate): both wait for one stop. */
+  dispose(): Promise<void> {
+    if (!this.disposing) {
+      this.disposed = true;
+      this.restartDebouncer.cancel();
+      this.disposing = this.enqueue(() => this.doStop()).then(() => {
+        for (const d of this.disposables.splice(0)) d.dispose();
+      });
+    }
+    return this.disposing;
   }
 
   /** Start and stop never overlap: a settings burst during a slow start waits for it. */
@@ -146,9 +152,11 @@ export class HotfixController implements vscode.Disposable {
   private readSettings(report: boolean): HotfixSettings {
     const config = vscode.workspace.getConfiguration('hotfix');
     const { settings, problems } = readSettings((key) => config.get(key));
-    for (const p of problems) {
-      this.log.warn(p.message);
-      if (report) void vscode.window.showWarningMessage(p.message);
+    if (report) {
+      for (const p of problems) {
+        this.log.warn(p.message);
+        void vscode.window.showWarningMessage(p.message);
+      }
     }
     return settings;
   }
