@@ -72,6 +72,8 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     # Third-party chatter is rarely what a user wants at -v.
     for noisy in ("urllib3", "filelock", "watchdog", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # pygls logs every message at INFO: only -vv wants that.
+    logging.getLogger("pygls").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

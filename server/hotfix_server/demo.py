@@ -1,0 +1,380 @@
+"""``hotfix demo``: the whole hotfix loop in a terminal, through the real server over LSP.
+
+The demo is an LSP client like an editor: it starts ``python -m hotfix_server`` over stdio, opens
+documents, asks for inline completions, accepts, edits and rejects them as a user would, runs
+``hotfix.train``, waits for ``hotfix/adapterChanged`` and asks again. The model, store, trainer,
+gate and hot-swap are the product's own; nothing is simulated but the keystrokes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+from hotfix_engine.patterns import Catalogue, PatternMatch
+
+# Prompts where the embedded Gemma 3 270M writes a mutable default argument (probed: it does for
+# add_*/append names, and writes None for most others): the user fixes the first by hand, rejects
+# the next two, and the held-out one shows whether the fix generalises to a prompt never trained on.
+TRAIN_PROMPTS = ("def add_item(item, items=", "def add_to_list(value, values=", "def append(x, lst=")
+HELD_OUT_PROMPT = "def add_user(user, users="
+READY_TIMEOUT_S = 300.0  # the first start converts the embedded model (about a minute on 2 cores)
+TRAIN_TIMEOUT_S = 1200.0
+
+
+@dataclass
+class Suggestion:
+    id: str
+    text: str
+
+
+def _plain(value: Any) -> Any:
+    """pygls's client turns untyped JSON objects into namedtuples; the demo wants dicts."""
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Screen:
+    """What the user sees: numbered steps, code, and one progress bar at a time."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.color = out.isatty() and not os.environ.get("NO_COLOR")
+        self.bar: Any = None
+
+    def style(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def step(self, number: int, total: int, title: str) -> None:
+        self.close_bar()
+        self.out.write("\n" + self.style(f"[{number}/{total}] {title}", "1") + "\n")
+        self.out.flush()
+
+    def line(self, text: str = "") -> None:
+        self.close_bar()
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def code(self, prefix: str, suggestion: str) -> None:
+        body = "\n".join(
+            "    " + row for row in (prefix + self.style(suggestion or "(no suggestion)", "36")).split("\n")
+        )
+        self.line(body)
+
+    def progress(self, title: str, message: str, fraction: float | None) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(
+                total=100,
+                desc=title,
+                file=self.out,
+                leave=True,
+                bar_format="{desc} |{bar}| {n:.0f}% {postfix}",
+            )
+        if fraction is not None:
+            self.bar.n = round(100 * fraction)
+        self.bar.set_postfix_str(message[:60], refresh=True)
+
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class DemoClient:
+    """A small LSP client: one document per prompt, inline completions, commands and status."""
+
+    def __init__(self, screen: Screen) -> None:
+        self.screen = screen
+        self.client = LanguageClient("hotfix-demo", "1")
+        self.adapter_changed = asyncio.Event()
+        self.adapter_version: str | None = None
+        self.progress_titles: dict[str, str] = {}
+        self.documents = 0
+        client = self.client
+
+        @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def create_progress(params: types.WorkDoneProgressCreateParams) -> None:
+            return None
+
+        @client.feature(types.PROGRESS)
+        def progress(params: Any) -> None:
+            value = _plain(params.value)
+            token = str(params.token)
+            if value.get("kind") == "begin":
+                self.progress_titles[token] = value.get("title", "")
+            title = self.progress_titles.get(token, "")
+            if "training" not in title:
+                return  # loading is reported by the step line; only training gets a bar
+            if value.get("kind") == "end":
+                self.screen.progress(title, value.get("message") or "done", 1.0)
+                self.screen.close_bar()
+            else:
+                fraction = value.get("percentage")
+                self.screen.progress(
+                    title, value.get("message") or "", None if fraction is None else fraction / 100
+                )
+
+        @client.feature(types.WINDOW_SHOW_MESSAGE)
+        def show_message(params: types.ShowMessageParams) -> None:
+            self.screen.line(self.screen.style(f"  server: {params.message}", "33"))
+
+        @client.feature("hotfix/adapterChanged")
+        def adapter_changed(params: Any) -> None:
+            self.adapter_version = _plain(params).get("version")
+            self.adapter_changed.set()
+
+    async def start(self, options: dict[str, Any], env: dict[str, str]) -> None:
+        await self.client.start_io(sys.executable, "-m", "hotfix_server", env=env)
+        capabilities = types.ClientCapabilities(
+            window=types.WindowClientCapabilities(work_done_progress=True),
+            workspace=types.WorkspaceClientCapabilities(
+                execute_command=types.ExecuteCommandClientCapabilities()
+            ),
+        )
+        await self.client.initialize_async(
+            types.InitializeParams(
+                capabilities=capabilities, initialization_options=options, process_id=os.getpid()
+            )
+        )
+        self.client.initialized(types.InitializedParams())
+
+    async def stop(self) -> None:
+        try:
+            await asyncio.wait_for(self.client.shutdown_async(None), 30)
+            self.client.exit(None)
+        finally:
+            await self.client.stop()
+
+    async def status(self) -> dict[str, Any]:
+        return _plain(await self.client.protocol.send_request_async("hotfix/status", None))
+
+    async def wait_ready(self) -> dict[str, Any]:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            status = await self.status()
+            if status["modelReady"] or status["modelError"]:
+                return status
+            await asyncio.sleep(0.5)
+        raise TimeoutError("the model did not load in time")
+
+    async def command(self, name: str, *arguments: Any) -> Any:
+        params = types.ExecuteCommandParams(command=name, arguments=list(arguments))
+        return _plain(await self.client.workspace_execute_command_async(params))
+
+    def open(self, text: str) -> str:
+        self.documents += 1
+        uri = f"file:///hotfix-demo/example_{self.documents}.py"
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", 1, text))
+        )
+        return uri
+
+    def change(self, uri: str, version: int, line: int, start: int, end: int, text: str) -> None:
+        change = types.TextDocumentContentChangePartial(
+            range=types.Range(types.Position(line, start), types.Position(line, end)), text=text
+        )
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(version=version, uri=uri), [change]
+            )
+        )
+
+    async def suggest(self, uri: str, text: str) -> Suggestion | None:
+        lines = text.split("\n")
+        params = types.InlineCompletionParams(
+            context=types.InlineCompletionContext(types.InlineCompletionTriggerKind.Invoked),
+            text_document=types.TextDocumentIdentifier(uri),
+            position=types.Position(len(lines) - 1, len(lines[-1])),
+        )
+        result = await self.client.text_document_inline_completion_async(params)
+        items = result.items if result is not None and not isinstance(result, list) else (result or [])
+        if not items:
+            return None
+        item = items[0]
+        text_value = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
+        return Suggestion(item.command.arguments[0], text_value)
+
+
+def describe(matches: list[PatternMatch]) -> str:
+    buggy = [m for m in matches if m.side == "buggy"]
+    if not buggy:
+        return "no known bug pattern"
+    first = buggy[0]
+    return f"{first.pattern_id}: {first.message}" + (f" (fix: {first.fix.strip()})" if first.fix else "")
+
+
+async def _run(model: str | None, data: Path, screen: Screen) -> int:
+    catalogue = Catalogue.load(None)
+    env = dict(os.environ, HOTFIX_HOME=str(data))
+    options: dict[str, Any] = {
+        "dataDir": str(data),
+        "record": "patterns",
+        "maxNewTokens": 48,
+        "debounceMs": 0,
+    }
+    if model:
+        options["model"] = model
+    total = 6
+    demo = DemoClient(screen)
+    screen.step(1, total, "Start the language server and load the model")
+    started = time.monotonic()
+    await demo.start(options, env)
+    try:
+        status = await demo.wait_ready()
+        if status["modelError"]:
+            screen.line(f"the model could not be loaded: {status['modelError']}")
+            return 1
+        screen.line(
+            f"  hotfix serve --stdio: {status['model']} on {status['device']}, adapter {status['adapter'] or 'none'}"
+            f" ({time.monotonic() - started:.0f} s)"
+        )
+
+        screen.step(2, total, "The model suggests known bugs; you fix one and reject the others")
+        # One prompt at a time, as a user works: asking elsewhere would supersede a shown suggestion.
+        before: dict[str, str] = {}
+        wanted: dict[str, int] = {}  # store counts that show every outcome was recorded
+        for index, prompt in enumerate(TRAIN_PROMPTS):
+            uri = demo.open(prompt)
+            suggestion = await demo.suggest(uri, prompt)
+            text = suggestion.text if suggestion else ""
+            before[prompt] = text
+            screen.code(prompt, text)
+            matches = [m for m in catalogue.check(prompt, text) if m.side == "buggy"]
+            screen.line("      -> " + describe(matches))
+            if suggestion is None or not matches:
+                screen.line("      (nothing to correct: moving on)")
+                continue
+            first_line = text.split("\n", 1)[0]
+            if index == 0:
+                demo.change(uri, 2, 0, len(prompt), len(prompt), text)  # Tab: the editor inserts it
+                await demo.command("hotfix.accept", suggestion.id)
+                fixed = _fixed_line(matches, prompt)
+                demo.change(uri, 3, 0, len(prompt), len(prompt) + len(first_line), fixed)
+                # ... and goes on writing below it, which settles the edit as the user's own fix.
+                name = re.findall(r"(\w+)=$", prompt)[-1]
+                end = len(prompt) + len(fixed)
+                demo.change(uri, 4, 0, end, end, f"\n    if {name} is None:\n        {name} = []")
+                screen.line(f"      you accept it, then edit the line into: {prompt}{fixed}")
+                wanted["edit_pairs"] = 1
+            else:
+                await demo.command("hotfix.reject", suggestion.id)
+                screen.line("      you reject it (Escape): hotfix.reject")
+                wanted["rejected"] = wanted.get("rejected", 0) + 1
+        deadline = time.monotonic() + 30
+        counts: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            counts = (await demo.status())["store"] or {}
+            if all(counts.get(key, 0) >= value for key, value in wanted.items()):
+                break
+            await asyncio.sleep(0.5)
+        screen.line(
+            f"  the store holds {counts.get('suggestions', 0)} flagged suggestions, "
+            f"{counts.get('rejected', 0)} rejections and {counts.get('edit_pairs', 0)} fix of yours"
+        )
+
+        screen.step(3, total, "A prompt the hotfix will not train on")
+        uri = demo.open(HELD_OUT_PROMPT)
+        suggestion = await demo.suggest(uri, HELD_OUT_PROMPT)
+        before[HELD_OUT_PROMPT] = suggestion.text if suggestion else ""
+        screen.code(HELD_OUT_PROMPT, before[HELD_OUT_PROMPT])
+        screen.line("      -> " + describe(catalogue.check(HELD_OUT_PROMPT, before[HELD_OUT_PROMPT])))
+
+        screen.step(
+            4, total, "Train a hotfix (hotfix.train): learn the fix, unlearn the bug, retain the rest"
+        )
+        trained_at = time.monotonic()
+        reply = await demo.command("hotfix.train")
+        screen.line(f"  {reply.get('message', reply)}")
+        deadline = time.monotonic() + TRAIN_TIMEOUT_S
+        while time.monotonic() < deadline and not demo.adapter_changed.is_set():
+            status = await demo.status()
+            if not status["trainerRunning"] and status["trainer"]["state"] in ("idle", "failed"):
+                break
+            await asyncio.sleep(1.0)
+        status = await demo.status()
+        trainer = status["trainer"]
+        if not demo.adapter_changed.is_set():
+            try:
+                await asyncio.wait_for(demo.adapter_changed.wait(), 10)
+            except asyncio.TimeoutError:
+                screen.line(f"  no new version was published: {trainer['message']}")
+                result = trainer.get("last_result") or {}
+                if result.get("version"):
+                    _print_gate(screen, data, status["modelKey"], result["version"])
+                return 1
+
+        screen.step(5, total, "Hot-swap: the server loads the new adapter without a restart")
+        screen.line(
+            f"  hotfix/adapterChanged -> {demo.adapter_version} "
+            f"({time.monotonic() - trained_at:.0f} s after the train command)"
+        )
+        _print_gate(screen, data, status["modelKey"], demo.adapter_version)
+
+        screen.step(6, total, "The same prompts, completed again")
+        for prompt in (*TRAIN_PROMPTS, HELD_OUT_PROMPT):
+            uri = demo.open(prompt)
+            suggestion = await demo.suggest(uri, prompt)
+            text = suggestion.text if suggestion else ""
+            screen.code(prompt, text)
+            label = "   [held out]" if prompt == HELD_OUT_PROMPT else ""
+            screen.line(f"      before: {prompt}{before[prompt].split(chr(10), 1)[0]}{label}")
+            screen.line("      now:    -> " + describe(catalogue.check(prompt, text)))
+        screen.line(
+            f"\nDone in {time.monotonic() - started:.0f} s. Roll back with: hotfix adapters rollback --data-dir {data}"
+        )
+        return 0
+    finally:
+        screen.close_bar()
+        await demo.stop()
+
+
+def _fixed_line(matches: list[PatternMatch], prompt: str) -> str:
+    """What the user types instead: the rule's fix for the line, from the cursor on."""
+    for match in matches:
+        if match.fix and match.fix.startswith(prompt.strip()):
+            return match.fix.split("\n", 1)[0][len(prompt.strip()) :]
+    return "None):"
+
+
+def _print_gate(screen: Screen, data: Path, model_key: str, version: str | None) -> None:
+    """The gate's measurements of the new version against the old, from the version's manifest."""
+    from hotfix_engine.adapters import AdapterRegistry
+
+    if version is None:
+        return
+    gate = AdapterRegistry(data, model_key).get(version).manifest.get("metrics", {}).get("gate")
+    if not gate:
+        return
+    before, after = gate["current"], gate["candidate"]
+    screen.line(f"  quality gate: {gate.get('reason', '')}")
+    screen.line(
+        f"  on the demo's pairs ({after['pairs']} pairs x {after['samples']} samples, temperature 1.0): "
+        f"buggy {before['buggy_rate']:.0%} -> {after['buggy_rate']:.0%}, "
+        f"fixed {before['fixed_rate']:.0%} -> {after['fixed_rate']:.0%}, "
+        f"perplexity on ordinary code {before['perplexity']:.2f} -> {after['perplexity']:.2f}"
+    )
+
+
+def run_demo(model: str | None, data: Path, out: TextIO = sys.stdout, fresh: bool = True) -> int:
+    """Run the demo in its own data folder (emptied first when ``fresh``); returns an exit code."""
+    if fresh and data.exists():
+        shutil.rmtree(data)
+    data.mkdir(parents=True, exist_ok=True)
+    screen = Screen(out)
+    screen.line(f"hotfix demo: the whole loop through the language server (data: {data})")
+    return asyncio.run(_run(model, data, screen))
