@@ -17,13 +17,15 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import machine  # noqa: E402
 
 PAIR_FILES = [
     ROOT.parent / "shared" / "data" / "pairs" / name for name in ("quixbugs.jsonl", "bugsinpy.jsonl")
@@ -64,6 +66,9 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--config", default="{}", help="more TrainConfig fields as JSON, e.g. '{\"retain_batch\": 4}'"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "train.json"))
     args = parser.parse_args()
     n_pairs = args.pairs or (24 if args.quick else 50)
@@ -88,8 +93,17 @@ def main() -> int:
     test_pairs = split["test"]
     trained_eval = train_pairs[:n_trained_eval]
     probes = retention_probe_texts()
+    extra = json.loads(args.config)
+    if "weights" in extra:
+        extra["weights"] = tuple(extra["weights"].items())
     config = TrainConfig(
-        method=args.method, epochs=args.epochs, lr=args.lr, seed=args.seed, threads=args.threads, nice=0
+        method=args.method,
+        epochs=args.epochs,
+        lr=args.lr,
+        seed=args.seed,
+        threads=args.threads,
+        nice=0,
+        **extra,
     )
 
     def score(m, label: str) -> dict:
@@ -173,8 +187,7 @@ def main() -> int:
             "config": config.to_json(),
         },
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
+            **machine(),
             "loadavg_start": load_start,
             "loadavg_end": os.getloadavg(),
             "note": "shared machine: other processes compete for the same 2 cores (see loadavg)",

@@ -136,7 +136,7 @@ def test_weights_are_validated_by_name():
         obj.validate_weights({"learn": -1.0})
     with pytest.raises(ValueError, match="zero"):
         obj.validate_weights({"learn": 0.0})
-    assert obj.parse_weights("learn,unlearn") == {"learn": 1.0, "unlearn": 0.5}
+    assert obj.parse_weights("learn,unlearn") == {"learn": 1.0, "unlearn": 0.2}
     assert obj.parse_weights("learn,retain", "retain=0.25") == {"learn": 1.0, "retain": 0.25}
     with pytest.raises(ValueError, match="NAME=NUMBER"):
         obj.parse_weights("learn", "learn:1")

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument(
         "--weights",
         default="",
-        help="NAME=WEIGHT,... for the chosen objectives (default: learn=1,unlearn=0.5,retain=1)",
+        help="NAME=WEIGHT,... for the chosen objectives (default: learn=1,unlearn=0.2,retain=5)",
     )
     p.add_argument(
         "--unlearn-loss", choices=("unlikelihood", "gradient_ascent", "npo"), default="unlikelihood"
