@@ -54,7 +54,9 @@ def train_and_compare(args, loaded, pairs, result: dict) -> None:
     started = time.perf_counter()
     command = [sys.executable, "-m", "hotfix_engine", "train", "--pairs", str(train_file), "--force", "--json",
                "--model", args.model, "--data-dir", str(home)]  # fmt: skip
-    completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HOTFIX_HOME": str(home)})
+    completed = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "HOTFIX_HOME": str(home)}
+    )
     train_s = time.perf_counter() - started
     result["train"] = {
         "pairs": len(train),
@@ -93,9 +95,16 @@ def train_and_compare(args, loaded, pairs, result: dict) -> None:
     result["hotfix"] = {
         "adapter": version.version,
         "manifest": version.manifest,
-        "runs": [{k: v for k, v in r.to_json().items() if k != "pair_sets"} | {
-            "pair_sets": {n: {k: v for k, v in s.items() if k != "per_pair"} for n, s in r.to_json()["pair_sets"].items()}
-        } for r in runs],  # fmt: skip
+        "runs": [
+            {k: v for k, v in r.to_json().items() if k != "pair_sets"}
+            | {
+                "pair_sets": {
+                    n: {k: v for k, v in s.items() if k != "per_pair"}
+                    for n, s in r.to_json()["pair_sets"].items()
+                }
+            }
+            for r in runs
+        ],  # fmt: skip
         "comparison": compare(runs[0], runs[1]),
     }
 
@@ -105,10 +114,14 @@ def main() -> int:
     parser.add_argument("--model", default="embedded:gemma3-270m")
     parser.add_argument("--quick", action="store_true", help="a smaller run (see the docstring)")
     parser.add_argument("--limit", type=int, default=None, help="MBPP problems to try")
-    parser.add_argument("--offset", type=int, default=10, help="skip the first problems (MBPP's few-shot prompts)")
+    parser.add_argument(
+        "--offset", type=int, default=10, help="skip the first problems (MBPP's few-shot prompts)"
+    )
     parser.add_argument("--samples", type=int, default=None, help="sampled completions per line boundary")
     parser.add_argument("--train", action="store_true", help="also train on 80%% and compare on 20%%")
-    parser.add_argument("--reuse", action="store_true", help="reuse results/discovered_mbpp.jsonl, skip phase 1")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse results/discovered_mbpp.jsonl, skip phase 1"
+    )
     args = parser.parse_args()
     limit = args.limit or (40 if args.quick else 200)
     samples = args.samples if args.samples is not None else (4 if args.quick else 10)
@@ -123,8 +136,11 @@ def main() -> int:
     result: dict[str, object] = {"model": loaded.spec, "quick": args.quick}
     if args.reuse:
         pairs = load_pairs(OUT)
-        previous = json.loads((RESULTS / "discover.json").read_text())
-        result.update({k: previous[k] for k in ("discovery", "problems_tried", "samples_per_boundary") if k in previous})
+        previous_file = RESULTS / "discover.json"
+        previous = json.loads(previous_file.read_text()) if previous_file.exists() else {}
+        result.update(
+            {k: previous[k] for k in ("discovery", "problems_tried", "samples_per_boundary") if k in previous}
+        )
     else:
         problems = load_problems(MBPP)[args.offset : args.offset + limit]
         complete = model_completer(loaded.model, loaded.tokenizer, max_new_tokens=96)
@@ -132,11 +148,25 @@ def main() -> int:
 
         def progress(done, total, stats):
             print(f"  {done}/{total} problems, {stats.pairs} pairs, {stats.elapsed_s:.0f} s", flush=True)
+            # Written as the run goes, so that a run stopped early still reports what it measured.
+            write_result(
+                "discover",
+                {
+                    **result,
+                    "problems_tried": done,
+                    "samples_per_boundary": samples,
+                    "discovery": stats.to_json(),
+                },
+            )
 
-        found = discover(problems, complete, config, progress=progress, on_pairs=lambda p: write_pairs(OUT, p))
+        found = discover(
+            problems, complete, config, progress=progress, on_pairs=lambda p: write_pairs(OUT, p)
+        )
         pairs = found.pairs
         write_pairs(OUT, pairs)
-        result.update(problems_tried=len(problems), samples_per_boundary=samples, discovery=found.stats.to_json())
+        result.update(
+            problems_tried=len(problems), samples_per_boundary=samples, discovery=found.stats.to_json()
+        )
         print(f"discovery: {found.stats.to_json()}", flush=True)
     if pairs:
         started = time.perf_counter()
