@@ -240,7 +240,7 @@ def code_windows(
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        if len(text) < tokens * 8:
+        if len(text) <= tokens * 8:
             continue
         # Start at a line boundary: a window cut mid-line teaches nothing a completion prompt shows.
         start = text.rfind("\n", 0, rng.randrange(0, len(text) - tokens * 8)) + 1

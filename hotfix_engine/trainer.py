@@ -564,7 +564,9 @@ def train(
         ) from None
     finally:
         bar.close()
-    if history and not all(math.isfinite(row["loss"]) for row in history[-3:]):
+    if not history:
+        raise TrainingError("no step had anything to train: the chosen objectives do not fit the data")
+    if not all(math.isfinite(row["loss"]) for row in history[-3:]):
         raise TrainingError("the loss diverged (not finite); lower the learning rate")
     return TrainResult(peft_model, step, time.monotonic() - started, history)
 

@@ -400,3 +400,10 @@ def test_sigterm_mid_training_leaves_no_version_and_says_so(tiny_model_dir, tmp_
     registry = AdapterRegistry(home, tr_key(tiny_model_dir))
     assert registry.versions() == [] and registry.current() is None
     assert not registry.root.exists() or not list(registry.root.glob(".tmp-*"))
+
+
+def test_objectives_that_fit_no_example_are_a_training_error(tok):
+    deletions = [BugFixPair(prefix="x = 1\n", buggy="print(x)", fixed="", id="deleted")]
+    data = build_training_data(tok, deletions, retain_windows=0, window_tokens=24)
+    with pytest.raises(TrainingError, match="no step had anything to train"):
+        tr.train(build_model(tok), tok, data, config(weights=(("learn", 1.0),)), progress=False)
