@@ -25,7 +25,7 @@ class GateConfig:
     top_p: float = 0.95
     max_new_tokens: int = 64
     seed: int = 0  # the same seed for both sides, so sampling noise does not decide
-    probe_tokens: int = 256  # tokens of each probe text scored: 8 x 256 holds the 2 % line at half the cost of 512
+    probe_tokens: int = 256  # tokens of each probe text scored; 8 x 256 costs half of 8 x 512 (full-vocabulary logits)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_retention_loss < 1.0:
