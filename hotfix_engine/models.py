@@ -268,9 +268,11 @@ def load_model(
         )
     if progress:
         progress(f"loading {parsed.text}")
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import; honour it when it is set later too.
+    offline = parsed.kind == "hub" and os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=offline)
     except OSError as exc:
         if parsed.kind == "hub":
             raise ModelError(
