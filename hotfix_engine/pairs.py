@@ -10,7 +10,7 @@ import json
 import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from hotfix_engine.errors import DataError
@@ -134,3 +134,27 @@ def split_pairs(
         "val": ordered[n_train : n_train + n_val],
         "test": ordered[n_train + n_val :],
     }
+
+
+def at_divergence(pair: BugFixPair) -> BugFixPair:
+    """The pair prompted where its buggy and fixed lines part, not at the start of the line.
+
+    That is where the model decided between the bug and the fix (and where an editor's cursor
+    was), so rates measured there respond to a hotfix even when the model could never guess the
+    whole line from the code above it (a function's own signature, say). The shared start is cut
+    back to a word boundary and trailing spaces, since a prompt ending mid-word or in a space
+    pushes a model off the text it was trained on. Scoring is unchanged: a completion is joined to
+    the prompt's unfinished line before its statements are compared.
+    """
+    buggy, fixed = pair.buggy.split("\n", 1)[0], pair.fixed.split("\n", 1)[0]
+    shared = 0
+    while shared < min(len(buggy), len(fixed)) and buggy[shared] == fixed[shared]:
+        shared += 1
+    start = buggy[:shared]
+    while start and (start[-1].isalnum() or start[-1] == "_"):
+        start = start[:-1]
+    if start.strip():
+        start = start.rstrip()
+    if not start:
+        return pair
+    return replace(pair, prefix=pair.prefix + start)
