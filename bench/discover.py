@@ -135,7 +135,8 @@ def main() -> int:
     loaded = load_model(args.model, device="cpu")
     result: dict[str, object] = {"model": loaded.spec, "quick": args.quick}
     if args.reuse:
-        pairs = load_pairs(OUT)
+        # Comment lines stopped counting as statements after the first runs; drop any such pair found before.
+        pairs = [p for p in load_pairs(OUT) if not p.buggy.strip().startswith("#")]
         previous_file = RESULTS / "discover.json"
         previous = json.loads(previous_file.read_text()) if previous_file.exists() else {}
         result.update(

@@ -169,15 +169,21 @@ class Departure:
     fixed: str
 
 
+def _is_code(line: str) -> bool:
+    """Blank and comment-only lines are not statements: a different comment is not a bug."""
+    text = line.strip()
+    return bool(text) and not text.startswith("#")
+
+
 def find_departure(problem: Problem, start: int, lines: Sequence[str]) -> Departure | None:
-    """The first non-blank line where ``lines`` (from boundary ``start``) differ from the reference.
+    """The first statement where ``lines`` (from boundary ``start``) differ from the reference.
 
     None when the completion agrees with the reference until one of them ends: a missing or extra
     tail is not a single-statement bug.
     """
     reference = problem.solution.split("\n")
-    ref = [i for i in range(start, len(reference)) if reference[i].strip()]
-    mine = [i for i, line in enumerate(lines) if line.strip()]
+    ref = [i for i in range(start, len(reference)) if _is_code(reference[i])]
+    mine = [i for i, line in enumerate(lines) if _is_code(line)]
     for r, m in zip(ref, mine, strict=False):
         if normalize_statement(reference[r]) != normalize_statement(lines[m]):
             return Departure(start, r, m, lines[m], reference[r])

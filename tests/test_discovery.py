@@ -68,6 +68,8 @@ def test_find_departure():
     assert departure is not None
     assert (departure.reference_index, departure.model_index) == (3, 3)
     assert (departure.buggy, departure.fixed) == ("        s = x", "        s += x")
+    commented = find_departure(TOTAL, 3, ["        # add it", "        s = x", "    return s"])
+    assert commented is not None and commented.buggy == "        s = x"
     assert find_departure(TOTAL, 1, ["    s = 0", "    for x in xs:"]) is None  # stops early: no single bug
     assert find_departure(TOTAL, 3, ["        s +=x", "    return s"]) is None  # same up to whitespace
 
