@@ -15,8 +15,10 @@ with the time each took.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -50,10 +52,13 @@ def speed(model, tokenizer, prompts, samples: int, max_new_tokens: int) -> dict[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="embedded:gemma3-270m")
-    parser.add_argument("--quick", action="store_true", help="a smaller run of a few minutes (see the docstring)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smaller run of a few minutes (see the docstring)"
+    )
     parser.add_argument("--samples", type=int, default=None)
     parser.add_argument("--humaneval", type=int, default=None)
     parser.add_argument("--lines", type=int, default=None)
+    parser.add_argument("--humaneval-tokens", type=int, default=256, help="new tokens per HumanEval function")
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     samples = args.samples or (4 if args.quick else 10)
@@ -71,35 +76,49 @@ def main() -> int:
     load_s = time.perf_counter() - started
     pair_sets = {name: load_pairs(DATA / f"{name}.jsonl") for name in ("quixbugs", "bugsinpy")}
     result: dict[str, object] = {"model": loaded.spec, "quick": args.quick, "load_s": round(load_s, 1)}
+    config = EvalConfig(samples=samples, humaneval_max_new_tokens=args.humaneval_tokens)
+    result.update(config=config_json(config), humaneval_problems=n_humaneval, line_tasks=n_lines)
+    # One stage at a time, saving after each, so that a run cut short still reports what it measured.
+    stages = [
+        ("pairs", {"pair_sets": pair_sets}),
+        ("lines", {"pair_sets": {}, "line_tasks": line_tasks(humaneval_problems(), limit=n_lines)}),
+        ("humaneval", {"pair_sets": {}, "humaneval_problems": humaneval_problems(n_humaneval)}),
+        ("perplexity", {"pair_sets": {}}),
+    ]
+    base: dict[str, object] = {}
+    for name, inputs in stages:
+        if name == "lines" and not n_lines or name == "humaneval" and not n_humaneval:
+            continue
+        stage_config = config if name == "perplexity" else replace(config, perplexity_texts=0)
+        run = evaluate(loaded.model, loaded.tokenizer, config=stage_config, label="base", **inputs)  # type: ignore[arg-type]
+        data = run.to_json()
+        for pair_set in data["pair_sets"].values():  # type: ignore[union-attr]
+            pair_set.pop("per_pair")
+        if data.get("humaneval"):
+            data["humaneval"].pop("per_problem")  # type: ignore[union-attr]
+        if data.get("lines"):
+            data["lines"].pop("per_task")  # type: ignore[union-attr]
+        keys = {
+            "pairs": ("buggy_rate", "fixed_rate", "pair_sets", "functional", "samples_per_s"),
+            "lines": ("lines",),
+            "humaneval": ("humaneval",),
+            "perplexity": ("perplexity",),
+        }[name]
+        base.update({k: data[k] for k in keys})
+        base["seconds"] = {**base.get("seconds", {}), **data["seconds"]}  # type: ignore[dict-item]
+        result["base"] = base
+        result["total_s"] = round(time.perf_counter() - started, 1)
+        path = write_result("eval", result)
+        print(
+            f"{name}: {json.dumps({k: v for k, v in data.items() if k not in ('label',)})[:600]} -> {path}",
+            flush=True,
+        )
     if not args.skip_speed:
         prompts = [p.prefix for p in pair_sets["quixbugs"][: 3 if args.quick else 6]]
         result["speed"] = speed(loaded.model, loaded.tokenizer, prompts, samples=10, max_new_tokens=32)
         print(f"speed: {result['speed']}", flush=True)
-    config = EvalConfig(samples=samples)
-    run = evaluate(
-        loaded.model,
-        loaded.tokenizer,
-        pair_sets,
-        config,
-        label="base",
-        humaneval_problems=humaneval_problems(n_humaneval),
-        line_tasks=line_tasks(humaneval_problems(), limit=n_lines),
-    )
-    data = run.to_json()
-    for name in data["pair_sets"]:  # type: ignore[union-attr]
-        data["pair_sets"][name].pop("per_pair")  # type: ignore[index]
-    data["humaneval"].pop("per_problem")  # type: ignore[union-attr]
-    data["lines"].pop("per_task")  # type: ignore[union-attr]
-    result.update(config=config_json(config), humaneval_problems=n_humaneval, line_tasks=n_lines, base=data)
-    result["total_s"] = round(time.perf_counter() - started, 1)
-    path = write_result("eval", result)
-    print(
-        f"base {loaded.spec}: buggy {run.all_rates().buggy_rate:.2%}, fixed {run.all_rates().fixed_rate:.2%} "
-        f"({sum(len(v) for v in pair_sets.values())} pairs x {samples}); "
-        f"HumanEval pass@1 {run.humaneval.pass_at[1]:.2%} of {n_humaneval}; "  # type: ignore[union-attr]
-        f"lines {run.lines.pass_rate:.2%} of {n_lines}; perplexity {run.perplexity:.3f}; "  # type: ignore[union-attr]
-        f"{run.samples_per_s:.2f} samples/s; total {result['total_s']} s -> {path}"
-    )
+        result["total_s"] = round(time.perf_counter() - started, 1)
+        write_result("eval", result)
     return 0
 
 
