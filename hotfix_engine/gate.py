@@ -1,7 +1,8 @@
 """The quality gate: a new adapter version is published only if it beats the current one.
 
 On held-out pairs, measured with the paper's protocol (DESIGN.md 4: K samples at temperature 1.0,
-top-p 0.95, 64 new tokens), the candidate must lower the buggy rate and keep or raise the fixed rate;
+top-p 0.95, 64 new tokens; prompted where the buggy and fixed lines part, see
+:func:`hotfix_engine.pairs.at_divergence`), the candidate must lower the buggy rate and keep or raise the fixed rate;
 and its perplexity on held-out ordinary code (the retention probe) may rise by at most
 ``max_retention_loss`` (2 %). One tie rule: when the buggy rate cannot fall (it is equal, typically
 0 % on a model that rarely writes the bug), a strictly higher fixed rate is accepted instead, or a
@@ -25,11 +26,18 @@ class GateConfig:
     top_p: float = 0.95
     max_new_tokens: int = 64
     seed: int = 0  # the same seed for both sides, so sampling noise does not decide
-    probe_tokens: int = 256  # tokens of each probe text scored; 8 x 256 costs half of 8 x 512 (full-vocabulary logits)
+    probe_tokens: int = (
+        256  # tokens of each probe text scored; 8 x 256 costs half of 8 x 512 (full-vocabulary logits)
+    )
+    # Prompt each pair where its buggy and fixed lines part: the decision a hotfix changes, and
+    # the only measurable one for pairs whose line the model cannot guess from the code above.
+    prompt_at: str = "divergence"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_retention_loss < 1.0:
             raise ValueError("max_retention_loss must be in [0, 1)")
+        if self.prompt_at not in ("divergence", "line"):
+            raise ValueError(f"unknown prompt_at {self.prompt_at!r}; valid: divergence, line")
         if self.samples < 1 or self.max_new_tokens < 1 or self.probe_tokens < 2:
             raise ValueError("samples, max_new_tokens and probe_tokens must be positive")
 
@@ -95,11 +103,12 @@ def measure(
 ) -> Measurement:
     """Score a model (with whatever adapter is active) with hotfix_engine.evaluation."""
     from hotfix_engine.evaluation import bug_rates, perplexity
+    from hotfix_engine.pairs import at_divergence
 
     rates = bug_rates(
         model,
         tokenizer,
-        pairs,
+        [at_divergence(pair) for pair in pairs] if config.prompt_at == "divergence" else pairs,
         samples=config.samples,
         temperature=config.temperature,
         top_p=config.top_p,
