@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from hotfix_engine.trainer_status import read_status, write_status
 log = logging.getLogger(__name__)
 
 REQUEST_FILE = "train-request"  # touched by `hotfix.train` to ask for a run now
+TRAIN_ARGS_ENV = "HOTFIX_TRAIN_ARGS"  # extra `hotfix train` options for every run, e.g. "--epochs 5"
 NICENESS = 10
 
 
@@ -208,7 +210,12 @@ class Daemon:
         ]
         if self.model:
             command += ["--model", self.model]
-        command += ["--log-file", str(log_file), *self.train_args]
+        command += [
+            "--log-file",
+            str(log_file),
+            *self.train_args,
+            *shlex.split(os.environ.get(TRAIN_ARGS_ENV, "")),
+        ]
         log.info("training: %s", " ".join(command))
         self.runs += 1
         with open(log_file, "ab") as output:

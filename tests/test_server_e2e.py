@@ -1,6 +1,6 @@
 """The language server end to end: a real LSP client talks to ``python -m hotfix_server`` over stdio.
 
-The server runs the tiny test model with its unprintable tokens silenced (see ``printable_model``),
+The server runs the tiny test model with its unprintable tokens silenced (``printable_model`` in conftest),
 so greedy decoding gives a visible, deterministic (if meaningless) suggestion instead of bytes that
 the engine's filters drop. Most tests share one server (starting one costs seconds); each uses its
 own document. Outcomes are checked where they end up: in the server's SQLite store.
@@ -34,28 +34,6 @@ SHARED_OPTIONS = {
     "suggestionExpirySeconds": 4,
     "editWindowSeconds": 3,
 }
-
-
-@pytest.fixture(scope="session")
-def printable_model(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model, unable to emit undecodable bytes, control characters, newlines or special tokens."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-
-    def unprintable(token_id: int) -> bool:
-        text = tokenizer.decode([token_id])
-        return not text or "\ufffd" in text or any(ord(c) < 32 and c != " " for c in text)
-
-    silenced = [i for i in range(len(tokenizer)) if unprintable(i)] + list(tokenizer.all_special_ids)
-    with torch.no_grad():
-        model.lm_head.weight[silenced] = 0.0
-    folder = tmp_path_factory.mktemp("printable-model")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def server_env(home: Path) -> dict[str, str]:

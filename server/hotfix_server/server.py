@@ -28,6 +28,7 @@ from hotfix_engine.models import DEFAULT_MODEL
 from hotfix_engine.stopping import CancelToken
 from hotfix_server import translate
 from hotfix_server.config import ServerConfig, parse_config
+from hotfix_server.continuous import ContinuousTraining
 from hotfix_server.lifeline import watch_parent
 from hotfix_server.progress import ServerProgress
 from hotfix_server.runtime import Backend, Runtime, load_backend
@@ -69,6 +70,7 @@ class HotfixServer(LanguageServer):
         self.runtime.configure(defaults or ServerConfig())  # from the command line; the client may override
         self.scheduler = DocumentScheduler()
         self.trainer = TrainerProcess()
+        self.continuous = ContinuousTraining()
         self._loader = ThreadPoolExecutor(1, thread_name_prefix="hotfix-loader")
         self._background: set[asyncio.Future[Any]] = set()
         self._watcher: AdapterWatcher | None = None
@@ -102,6 +104,7 @@ class HotfixServer(LanguageServer):
         self._closed = True
         self.scheduler.cancel_all()
         self.trainer.stop()
+        self.continuous.stop()
         if self._watcher is not None:
             self._watcher.stop()
         for task in self._background:
@@ -154,6 +157,20 @@ class HotfixServer(LanguageServer):
                 self._tell(f"hotfix: feedback is not recorded: {error}", types.MessageType.Error)
         if (after.model, after.data_dir) != (before.model, before.data_dir):
             self._spawn(self._load())
+        elif after.continuous_hotfixing != before.continuous_hotfixing:
+            self._apply_continuous()
+
+    def _apply_continuous(self) -> None:
+        """Start or stop the background trainer to match ``continuousHotfixing``."""
+        backend = self.runtime.backend
+        if not self.runtime.config.continuous_hotfixing or backend is None:
+            self.continuous.stop()
+            return
+        self.continuous.start(
+            backend.engine.loaded.spec,
+            self.runtime.data_dir,
+            lambda: ServerProgress(self, "hotfix: training", self._progress_supported),
+        )
 
     # Model ------------------------------------------------------------------------------------
 
@@ -182,6 +199,7 @@ class HotfixServer(LanguageServer):
         if previous is not None:
             loop.run_in_executor(self._loader, previous.engine.close)
         self._watch_adapters(backend)
+        self._apply_continuous()
         progress.end(f"ready: {backend.engine.loaded.spec} on {backend.device}")
 
     def _watch_adapters(self, backend: Backend) -> None:
@@ -334,6 +352,8 @@ class HotfixServer(LanguageServer):
         return {"rejected": any(o.kind == "rejected" for o in outcomes)}
 
     def on_train(self):
+        if self.continuous.active:
+            return {"message": self.continuous.request(), "running": True}
         backend = self.runtime.backend
         model = backend.engine.loaded.spec if backend else self.runtime.config.model or DEFAULT_MODEL
         progress = ServerProgress(self, "hotfix: training", self._progress_supported)

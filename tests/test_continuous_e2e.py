@@ -1,0 +1,93 @@
+"""Continuous hotfixing end to end: feedback through the server becomes an adapter it swaps in live.
+
+Runs the real server over stdio with the tiny model, the real daemon and the real trainer (one
+epoch, ``--force`` so the tiny random model's noise cannot stop the publish the test is about).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from test_server_e2e import SHARED_OPTIONS, Doc, command, start, status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def daemons(home: Path) -> list[int]:
+    """Pids of the daemons serving ``home``."""
+    found = subprocess.run(
+        ["pgrep", "-f", f"hotfix_engine daemon .*--data-dir {home}"], capture_output=True, text=True
+    ).stdout.split()
+    return [int(pid) for pid in found]
+
+
+async def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)
+    return result
+
+
+async def test_feedback_becomes_a_live_adapter_and_continuous_mode_follows_its_setting(
+    printable_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOTFIX_TRAIN_ARGS", "--force --epochs 1 --gate-samples 1")
+    home = tmp_path / "home"
+    options = {"model": str(printable_model), **SHARED_OPTIONS, "continuousHotfixing": True}
+    client = await start(tmp_path, options)
+    others = []
+    try:
+        await wait_for(lambda: daemons(home), 30, "the daemon")
+        # Two more windows on the same data folder: still one daemon.
+        others = [await start(tmp_path, options) for _ in range(2)]
+        await asyncio.sleep(3)
+        assert len(daemons(home)) == 1
+
+        # The user accepts a suggestion and edits it into another statement: an edit pair.
+        doc = Doc(client, "loop", "def f(x):\n    return \n")
+        at = types.Position(1, len("    return "))
+        [item] = (await doc.inline(at)).items
+        doc.insert(at, item.insert_text)
+        await command(client, "hotfix.accept", item.command.arguments[0])
+        doc.edit(at, types.Position(1, len("    return ") + len(item.insert_text)), "x * 2")
+        doc.insert(types.Position(2, 0), "print(f(2))\n")
+        deadline = time.monotonic() + 20
+        while (await status(client))["store"]["edit_pairs"] < 1:
+            assert time.monotonic() < deadline, "the edit pair was not recorded"
+            await asyncio.sleep(0.2)
+
+        reply = await command(client, "hotfix.train")
+        assert reply["message"] == "training requested from the background trainer"
+        changes = await wait_for(lambda: client.adapter_changes, 240, "hotfix/adapterChanged")
+        assert changes[0]["version"] == "v0001"
+        current = await status(client)
+        assert current["adapter"] == "v0001" and current["trainer"]["state"] == "idle"
+        # The run reached the client as progress, and completion goes on with the new adapter.
+        assert any(r[0].title == "hotfix: training" for r in client.progress_reports.values() if r)
+        assert (await doc.inline(types.Position(0, 0))) is not None
+
+        # Turning the setting off stops the daemon; the adapter stays.
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={**options, "continuousHotfixing": False})
+        )
+        for other in others:
+            await other.shutdown_session()
+            await other.stop()
+        others = []
+        await wait_for(lambda: not daemons(home), 30, "the daemon to stop")
+        assert (await status(client))["adapter"] == "v0001"
+    finally:
+        for other in others:
+            await other.shutdown_session()
+            await other.stop()
+        await client.shutdown_session()
+        await client.stop()
+    for pid in daemons(home):
+        os.kill(pid, 15)
