@@ -20,10 +20,11 @@ OBJECTIVES = ("learn", "unlearn", "retain")
 LEARN_TOKENS = ("whole", "changed")
 UNLEARN_LOSSES = ("unlikelihood", "gradient_ascent", "npo")
 RETAIN_LOSSES = ("kl", "ce", "hidden")
-# Measured on Gemma 3 270M (8 pairs, 6 steps, lr 1e-3): the paper's 1 / 0.5 / 1 raised held-out
-# perplexity 6.4 %; unlearning is what damages, and 1 / 0.2 / 5 kept it to +0.6 % while the fixed
-# lines' loss fell as far (2.14 -> 1.30 vs 1.18) and the buggy tokens' probability halved.
-DEFAULT_WEIGHTS = {"learn": 1.0, "unlearn": 0.2, "retain": 5.0}
+# Measured on Gemma 3 270M: the paper's 1 / 0.5 / 1 raised held-out perplexity 6.4 % in 6 steps;
+# unlearning is what damages, so it gets 0.2. Retain is the hidden-state distance (retain_hidden),
+# whose values are small: at 50 it held perplexity better than KL at 5 over 50 pairs (+4.6 % vs
+# +8.7 %) while the trained pairs' fixed rate rose more (bench/results/train*.json).
+DEFAULT_WEIGHTS = {"learn": 1.0, "unlearn": 0.2, "retain": 50.0}
 
 # p is clamped below 1 - EPS in the unlikelihood term so that -log(1 - p) stays finite and its
 # gradient bounded when the model is certain of the buggy token.

@@ -46,9 +46,7 @@ class TrainConfig:
     learn_tokens: str = "whole"  # the whole fixed line: the model must write all of it, not just the diff
     unlearn_loss: str = "unlikelihood"  # bounded; gradient ascent runs away (DESIGN.md 6)
     unlearn_tokens: str = "changed"  # shared tokens fight the learn term (DESIGN.md 4, measured)
-    retain_loss: str = (
-        "kl"  # KL to the base keeps the whole distribution; "hidden" holds every position cheaply
-    )
+    retain_loss: str = "hidden"  # every window position held, no output-layer cost; kept retention best
     epochs: int = 3  # the paper's small data converges in a few passes; more memorises the prompt
     lr: float | None = None  # None: DEFAULT_LR for the method
     batch_size: int = 4  # pairs per step; each pair is two sequences (fixed and buggy)

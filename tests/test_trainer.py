@@ -238,7 +238,7 @@ def test_a_better_version_is_published_and_a_worse_one_kept_unpublished(tok, dat
     assert manifest["parent"] is None and manifest["objectives"] == {
         "learn": 1.0,
         "unlearn": 0.2,
-        "retain": 5.0,
+        "retain": 50.0,
     }
     assert manifest["config"]["method"] == "lora" and manifest["data"]["n_pairs"] == 3
     assert set(manifest["time_s"]) >= {"train", "total"} and manifest["metrics"]["train"]["steps"] == 3

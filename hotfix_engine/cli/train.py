@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument(
         "--weights",
         default="",
-        help="NAME=WEIGHT,... for the chosen objectives (default: learn=1,unlearn=0.2,retain=5)",
+        help="NAME=WEIGHT,... for the chosen objectives (default: learn=1,unlearn=0.2,retain=50)",
     )
     p.add_argument(
         "--unlearn-loss", choices=("unlikelihood", "gradient_ascent", "npo"), default="unlikelihood"
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument(
         "--retain-loss",
         choices=("kl", "ce", "hidden"),
-        default="kl",
+        default="hidden",
         help="KL to the base at a window's last positions, plain CE, or last-hidden-state distance at every position",
     )
     p.add_argument("--epochs", type=int, default=3)
