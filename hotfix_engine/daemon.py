@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 REQUEST_FILE = "train-request"  # touched by `hotfix.train` to ask for a run now
 TRAIN_ARGS_ENV = "HOTFIX_TRAIN_ARGS"  # extra `hotfix train` options for every run, e.g. "--epochs 5"
 NICENESS = 10
+CHANGES = {"created", "modified", "moved", "deleted", "closed"}  # watchdog event types that are writes
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,9 @@ class Daemon:
 
     # -- watching ---------------------------------------------------------------------
 
-    def _on_change(self, path: str) -> None:
+    def _on_change(self, path: str, kind: str) -> None:
+        if kind not in CHANGES:
+            return  # reads, our own included, are not news
         name = Path(path).name
         if name.startswith("store.sqlite3") or name == REQUEST_FILE:
             self.last_event = time.monotonic()
@@ -134,7 +137,7 @@ class Daemon:
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
-                daemon._on_change(str(event.src_path))
+                daemon._on_change(str(event.src_path), event.event_type)
 
         observer = Observer()
         observer.schedule(Handler(), str(self.data_dir), recursive=False)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
-from test_server_e2e import SHARED_OPTIONS, Doc, command, start, status
+from test_server_e2e import SHARED_OPTIONS, Doc, add_lora_version, command, start, status, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -91,3 +92,37 @@ async def test_feedback_becomes_a_live_adapter_and_continuous_mode_follows_its_s
         await client.stop()
     for pid in daemons(home):
         os.kill(pid, 15)
+
+
+async def test_a_corrupt_or_deleted_newest_adapter_leaves_the_server_serving(
+    printable_model: Path, tmp_path: Path
+) -> None:
+    from hotfix_engine.adapters import AdapterRegistry
+
+    client = await start(tmp_path, {"model": str(printable_model), **SHARED_OPTIONS})
+    try:
+        registry = AdapterRegistry(tmp_path / "home", (await status(client))["modelKey"])
+        good = add_lora_version(printable_model, registry)
+        registry.set_current(good)
+        await until(client, lambda s: s["adapter"] == good)
+
+        bad = add_lora_version(printable_model, registry)
+        (registry.root / bad / "adapter_model.safetensors").write_bytes(b"torn write")
+        # The pointer names it (written whole, as the registry does): the server must keep what it has.
+        (registry.root / "current.new").write_text(bad)
+        os.replace(registry.root / "current.new", registry.root / "current")
+        await wait_for(
+            lambda: any("keeping adapter" in m.message for m in client.messages), 30, "the warning"
+        )
+        assert (await status(client))["adapter"] == good
+        await asyncio.sleep(2)  # more file events arrive; the user is told once, not once per event
+        assert sum("keeping adapter" in m.message for m in client.messages) == 1
+        doc = Doc(client, "still-serving", "def f(x):\n    return ")
+        assert len((await doc.inline()).items) == 1
+
+        shutil.rmtree(registry.root / good)  # deleted under the running server: its weights are loaded
+        assert len((await doc.inline()).items) == 1
+        assert (await status(client))["adapter"] == good
+    finally:
+        await client.shutdown_session()
+        await client.stop()

@@ -222,7 +222,9 @@ class HotfixServer(LanguageServer):
         if backend is None:
             return
         async with self._adapter_lock:
+            name: str | None = None
             try:
+                name = backend.registry.current_name()
                 current = backend.registry.current()
                 version = current.version if current else None
                 if version == backend.engine.adapter_version:
@@ -231,8 +233,11 @@ class HotfixServer(LanguageServer):
                     backend.engine.swap_adapter(current.path if current else None, version)
                 )
             except HotfixError as exc:
-                self._tell(f"hotfix: keeping adapter {backend.engine.adapter_version or 'none'}: {exc}")
+                if name != self._refused_adapter:  # tell once, not at every file event
+                    self._refused_adapter = name
+                    self._tell(f"hotfix: keeping adapter {backend.engine.adapter_version or 'none'}: {exc}")
                 return
+            self._refused_adapter = None
         log.info("adapter now %s", version or "none (base model)")
         self.protocol.notify(translate.ADAPTER_CHANGED, {"version": version})
 

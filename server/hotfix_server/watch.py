@@ -17,6 +17,9 @@ from watchdog.observers import Observer
 log = logging.getLogger(__name__)
 
 POINTER = "current"
+# Only changes: watchdog also reports reads ("opened", "closed_no_write"), and the server's own read
+# of the pointer would otherwise wake it again, forever.
+CHANGES = {"created", "modified", "moved", "deleted", "closed"}
 
 
 class _PointerHandler(FileSystemEventHandler):
@@ -25,7 +28,7 @@ class _PointerHandler(FileSystemEventHandler):
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         names = {Path(str(event.src_path)).name, Path(str(getattr(event, "dest_path", "") or "")).name}
-        if POINTER in names and event.event_type != "opened":
+        if POINTER in names and event.event_type in CHANGES:
             self.on_change()
 
 
