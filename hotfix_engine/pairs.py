@@ -141,20 +141,21 @@ def at_divergence(pair: BugFixPair) -> BugFixPair:
 
     That is where the model decided between the bug and the fix (and where an editor's cursor
     was), so rates measured there respond to a hotfix even when the model could never guess the
-    whole line from the code above it (a function's own signature, say). The shared start is cut
-    back to a word boundary and trailing spaces, since a prompt ending mid-word or in a space
-    pushes a model off the text it was trained on. Scoring is unchanged: a completion is joined to
-    the prompt's unfinished line before its statements are compared.
+    whole line from the code above it (a function's own signature, say). The prompt ends just after
+    a whole word both lines share: subword tokenizers attach spaces and punctuation to what
+    follows, so a prompt ending in ``=`` or a space is text the model rarely saw, and it answers
+    differently than at the same point in real typing. Scoring is unchanged: a completion is
+    joined to the prompt's unfinished line before its statements are compared.
     """
     buggy, fixed = pair.buggy.split("\n", 1)[0], pair.fixed.split("\n", 1)[0]
     shared = 0
     while shared < min(len(buggy), len(fixed)) and buggy[shared] == fixed[shared]:
         shared += 1
-    start = buggy[:shared]
-    while start and (start[-1].isalnum() or start[-1] == "_"):
-        start = start[:-1]
-    if start.strip():
-        start = start.rstrip()
-    if not start:
-        return pair
-    return replace(pair, prefix=pair.prefix + start)
+
+    def word(text: str, index: int) -> bool:
+        return index < len(text) and (text[index].isalnum() or text[index] == "_")
+
+    for cut in range(shared, 0, -1):
+        if word(buggy, cut - 1) and not word(buggy, cut) and not word(fixed, cut):
+            return replace(pair, prefix=pair.prefix + buggy[:cut])
+    return pair

@@ -13,12 +13,12 @@ def test_at_divergence_prompts_where_the_lines_part():
     pair = BugFixPair(
         prefix="", buggy="def add_item(item, items=[]):", fixed="def add_item(item, items=None):"
     )
-    assert at_divergence(pair).prefix == "def add_item(item, items="
+    assert at_divergence(pair).prefix == "def add_item(item, items"
     cond = BugFixPair(prefix="def f(x):\n", buggy="    if x == None:", fixed="    if x is None:")
     assert at_divergence(cond).prefix == "def f(x):\n    if x"
     word = BugFixPair(prefix="", buggy="    total = count + 1", fixed="    total = counter + 1")
-    assert at_divergence(word).prefix == "    total ="
-    apart = BugFixPair(prefix="x = 1\n", buggy="return a", fixed="yield b")
+    assert at_divergence(word).prefix == "    total"
+    apart = BugFixPair(prefix="x = 1\n", buggy="return a", fixed="returned(a)")
     assert at_divergence(apart) == apart
 
 
