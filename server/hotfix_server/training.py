@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hotfix_engine.daemon import TRAIN_ARGS_ENV
 from hotfix_engine.paths import logs_dir
 from hotfix_engine.trainer_status import RUNNING, read_status
 from hotfix_server.progress import ServerProgress
@@ -66,6 +68,7 @@ class TrainerProcess:
         log_file = logs / f"train-{time.strftime('%Y%m%d-%H%M%S')}.log"
         command = [sys.executable, "-m", "hotfix_engine", "train", "--from-store"]
         command += ["--model", model, "--data-dir", str(data_dir), "--log-file", str(log_file)]
+        command += shlex.split(os.environ.get(TRAIN_ARGS_ENV, ""))
         with open(log_file, "ab") as output:
             self._process = subprocess.Popen(
                 command,
