@@ -28,6 +28,7 @@ from hotfix_engine.patterns import Catalogue, PatternMatch
 # the next two, and the held-out one shows whether the fix generalises to a prompt never trained on.
 TRAIN_PROMPTS = ("def add_item(item, items=", "def add_to_list(value, values=", "def append(x, lst=")
 HELD_OUT_PROMPT = "def add_user(user, users="
+DEMO_TRAIN_ARGS = "--epochs 10 --gate-samples 4 --force"
 READY_TIMEOUT_S = 300.0  # the first start converts the embedded model (about a minute on 2 cores)
 TRAIN_TIMEOUT_S = 1200.0
 
@@ -220,7 +221,10 @@ def describe(matches: list[PatternMatch]) -> str:
 
 async def _run(model: str | None, data: Path, screen: Screen) -> int:
     catalogue = Catalogue.load(None)
-    env = dict(os.environ, HOTFIX_HOME=str(data))
+    # Three pairs are little data: ten passes over them, and a gate measured on 4 samples a pair to
+    # keep the run short. --force publishes even a version the gate rejects, so the swap can be seen;
+    # the gate's verdict is shown all the same (in normal use such a version stays unpublished).
+    env = dict(os.environ, HOTFIX_HOME=str(data), HOTFIX_TRAIN_ARGS=DEMO_TRAIN_ARGS)
     options: dict[str, Any] = {
         "dataDir": str(data),
         "record": "patterns",
@@ -361,7 +365,8 @@ def _print_gate(screen: Screen, data: Path, model_key: str, version: str | None)
     if not gate:
         return
     before, after = gate["current"], gate["candidate"]
-    screen.line(f"  quality gate: {gate.get('reason', '')}")
+    verdict = "passed" if gate.get("accepted") else "rejected it; the demo publishes it anyway (--force)"
+    screen.line(f"  quality gate {verdict}: {gate.get('reason', '')}")
     screen.line(
         f"  on the demo's pairs ({after['pairs']} pairs x {after['samples']} samples, temperature 1.0): "
         f"buggy {before['buggy_rate']:.0%} -> {after['buggy_rate']:.0%}, "
