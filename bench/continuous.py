@@ -72,7 +72,16 @@ def main() -> None:
     )
     daemon = subprocess.Popen(
         [sys.executable, "-m", "hotfix_engine", "daemon", "--model", args.model, "--data-dir", str(data)]
-        + ["--min-records", "1", "--idle", "2", "--min-interval", "0", "--log-file", str(data / "daemon.log")],
+        + [
+            "--min-records",
+            "1",
+            "--idle",
+            "2",
+            "--min-interval",
+            "0",
+            "--log-file",
+            str(data / "daemon.log"),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -97,7 +97,7 @@ class ContinuousTraining:
                 self._spawn()
             status = read_status(data_dir)
             if status["state"] in RUNNING and status["pid"] is not None:
-                if status["pid"] != followed:
+                if status["pid"] != followed or progress is None:
                     if progress is not None:
                         progress.end()
                     followed, progress = status["pid"], new_progress()

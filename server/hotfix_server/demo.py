@@ -203,12 +203,12 @@ class DemoClient:
             position=types.Position(len(lines) - 1, len(lines[-1])),
         )
         result = await self.client.text_document_inline_completion_async(params)
-        items = result.items if result is not None and not isinstance(result, list) else (result or [])
-        if not items:
+        items = result.items if isinstance(result, types.InlineCompletionList) else list(result or [])
+        command = items[0].command if items else None
+        if command is None or not command.arguments:
             return None
-        item = items[0]
-        text_value = item.insert_text if isinstance(item.insert_text, str) else item.insert_text.value
-        return Suggestion(item.command.arguments[0], text_value)
+        insert = items[0].insert_text
+        return Suggestion(str(command.arguments[0]), insert if isinstance(insert, str) else insert.value)
 
 
 def describe(matches: list[PatternMatch]) -> str:

@@ -75,6 +75,7 @@ class HotfixServer(LanguageServer):
         self._background: set[asyncio.Future[Any]] = set()
         self._watcher: AdapterWatcher | None = None
         self._adapter_lock = asyncio.Lock()
+        self._refused_adapter: str | None = None  # a version that failed to load, reported once
         self._progress_supported = False
         self._loads = 0
         self._closed = False
