@@ -24,6 +24,7 @@ from filelock import FileLock
 
 from hotfix_engine.errors import AdapterError
 from hotfix_engine.paths import adapters_root
+from hotfix_engine.processes import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -219,21 +220,9 @@ class AdapterRegistry:
             return
         for path in self.root.glob(f"{TEMP_PREFIX}*"):
             match = re.match(rf"{re.escape(TEMP_PREFIX)}(\d+)-", path.name)
-            if match and _alive(int(match.group(1))):
+            if match and process_alive(int(match.group(1))):
                 continue
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             elif not match:
                 path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

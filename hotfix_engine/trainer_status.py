@@ -8,12 +8,12 @@ the editor showing a run that will not finish.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from hotfix_engine.adapters import write_json_atomic
+from hotfix_engine.processes import process_alive
 
 STATES = ("idle", "training", "evaluating", "publishing", "failed")
 FIELDS = ("state", "progress", "message", "pid", "started", "last_result")
@@ -34,14 +34,6 @@ def default_status() -> dict[str, Any]:
         "last_result": None,
     }
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -54,7 +46,7 @@ def read_status(data_dir: Path) -> dict[str, Any]:
         return status
     if isinstance(data, dict):
         status.update({key: data[key] for key in FIELDS if key in data})
-    if status["state"] in RUNNING and isinstance(status["pid"], int) and not _pid_alive(status["pid"]):
+    if status["state"] in RUNNING and isinstance(status["pid"], int) and not process_alive(status["pid"]):
         status.update(state="failed", message=f"the training process ({status['pid']}) ended unexpectedly")
     return status
 

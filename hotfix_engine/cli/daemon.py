@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import threading
 
 ORDER = 35
@@ -37,13 +36,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _watch_parent(pid: int, stop: threading.Event) -> None:
+    from hotfix_engine.processes import process_alive
+
     while not stop.wait(2.0):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not process_alive(pid):
             stop.set()
-        except PermissionError:
-            pass
 
 
 def run(args: argparse.Namespace) -> int:
