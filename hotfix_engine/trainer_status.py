@@ -34,8 +34,6 @@ def default_status() -> dict[str, Any]:
         "last_result": None,
     }
 
-    return True
-
 
 def read_status(data_dir: Path) -> dict[str, Any]:
     """The last status written, or the idle default; never raises for a missing or damaged file."""
