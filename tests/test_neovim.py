@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_server_e2e import printable_model, server_env  # noqa: F401  (a fixture, shared)
+from test_server_e2e import server_env
 
 pytestmark = [
     pytest.mark.e2e,
