@@ -394,7 +394,9 @@ def test_sigterm_mid_training_leaves_no_version_and_says_so(tiny_model_dir, tmp_
     finally:
         if child.poll() is None:
             child.kill()
-    assert child.returncode == 130
+    # 130: main() caught the interrupt. -SIGINT: it landed while the interpreter was already exiting
+    # (seen once in CI); Python then exits by SIGINT. Either way the run was stopped, not finished.
+    assert child.returncode in (130, -signal.SIGINT), child.returncode
     status = read_status(home)
     assert status["state"] == "failed" and status["message"] == "interrupted"
     registry = AdapterRegistry(home, tr_key(tiny_model_dir))
