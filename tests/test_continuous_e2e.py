@@ -71,7 +71,11 @@ async def test_feedback_becomes_a_live_adapter_and_continuous_mode_follows_its_s
         current = await status(client)
         assert current["adapter"] == "v0001" and current["trainer"]["state"] == "idle"
         # The run reached the client as progress, and completion goes on with the new adapter.
-        assert any(r[0].title == "hotfix: training" for r in client.progress_reports.values() if r)
+        await wait_for(
+            lambda: any(r[0].title == "hotfix: training" for r in client.progress_reports.values() if r),
+            10,
+            "the run's progress (the server polls the trainer's status once a second)",
+        )
         assert (await doc.inline(types.Position(0, 0))) is not None
 
         # Turning the setting off stops the daemon; the adapter stays.

@@ -90,18 +90,20 @@ class ContinuousTraining:
         Also keeps a daemon alive for this window: when ours has exited (another window's held the
         folder, and that window has since closed), start one again.
         """
-        followed: int | None = None
+        followed = read_status(data_dir)["started"]  # runs before we started following are old news
         progress: ServerProgress | None = None
         while True:
             if not self.running and time.monotonic() - self._spawned_at >= RESPAWN_S:
                 self._spawn()
             status = read_status(data_dir)
-            if status["state"] in RUNNING and status["pid"] is not None:
-                if status["pid"] != followed or progress is None:
-                    if progress is not None:
-                        progress.end()
-                    followed, progress = status["pid"], new_progress()
-                    await progress.begin("background run")
+            running = status["state"] in RUNNING
+            if status["started"] is not None and status["started"] != followed:
+                # A new run; one shorter than a poll is seen only once it has ended: show it all the same.
+                if progress is not None:
+                    progress.end()
+                followed, progress = status["started"], new_progress()
+                await progress.begin("background run")
+            if progress is not None and running:
                 progress.report(f"{status['state']}: {status['message']}".rstrip(": "), status["progress"])
             elif progress is not None:
                 progress.end(status["message"] or "training finished")
