@@ -114,7 +114,8 @@ class Daemon:
         self.train_args = train_args or []
         self.last_event = 0.0
         self.last_run = 0.0
-        self.last_fingerprint = ""
+        self.last_fingerprint = ""  # the records the last run was given
+        self.seen_fingerprint = ""  # the records seen at the last look
         self.runs = 0
         self.child: subprocess.Popen[bytes] | None = None
         self._wake = threading.Event()
@@ -126,7 +127,6 @@ class Daemon:
             return  # reads, our own included, are not news
         name = Path(path).name
         if name.startswith("store.sqlite3") or name == REQUEST_FILE:
-            self.last_event = time.monotonic()
             self._wake.set()
 
     def _observer(self) -> Any:
@@ -181,9 +181,14 @@ class Daemon:
         except Exception as exc:  # a locked or corrupt store: report, keep watching
             log.warning("cannot read the feedback store: %s", exc)
             return f"cannot read the store: {exc}"
+        now = time.monotonic()
+        if fingerprint != self.seen_fingerprint:
+            # New feedback. Idleness is judged by the records, not by file events: reading the store
+            # (this daemon's own reads included) touches SQLite's side files too.
+            self.seen_fingerprint = fingerprint
+            self.last_event = now
         if fingerprint == self.last_fingerprint and not requested:
             count = 0  # the last run already saw exactly these records
-        now = time.monotonic()
         since_event = now - self.last_event if self.last_event else float("inf")
         since_run = now - self.last_run if self.last_run else float("inf")
         due, reason = self.policy.due(count, since_event, since_run, requested)

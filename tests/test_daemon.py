@@ -92,3 +92,12 @@ def test_stopping_mid_run_ends_the_trainer_and_leaves_no_version(isolated_home, 
     assert not thread.is_alive() and child.poll() is not None
     assert read_status(isolated_home)["message"] == "training stopped"
     assert not any((isolated_home / "adapters").glob("*/v*"))
+
+
+def test_reading_the_store_is_not_feedback_so_the_daemon_gets_idle(isolated_home):
+    add_edit_pairs(isolated_home)
+    daemon = Daemon(isolated_home, "embedded:no-such-model", TrainingPolicy(min_records=1, idle_s=1.0))
+    stop = threading.Event()
+    assert daemon.tick(stop) == "waiting for the editor to be idle"  # the records just appeared
+    time.sleep(1.2)
+    assert daemon.tick(stop) == "2 new records"  # nothing new since: idle, though the store was read
