@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from hotfix_engine.errors import DataError
+from hotfix_engine.jsonl import read_objects
 
 REQUIRED_FIELDS = ("prefix", "buggy", "fixed")
 _SPACE = re.compile(r"\s+")
@@ -77,24 +78,7 @@ def pair_from_dict(obj: dict[str, object], where: str = "") -> BugFixPair:
 def load_pairs(path: str | Path) -> list[BugFixPair]:
     """Read a pair file; a malformed line raises :class:`DataError` naming the file and line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such pair file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read pair file ({exc})") from None
-    pairs = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}: "
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{where}expected a JSON object")
-        pairs.append(pair_from_dict(obj, where))
+    pairs = [pair_from_dict(obj, where) for where, obj in read_objects(path, "pair file")]
     if not pairs:
         raise DataError(f"{path}: the pair file is empty")
     return pairs

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from hotfix_engine.errors import ConfigError, DataError
@@ -87,10 +85,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.set_defaults(func=run)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     from hotfix_engine import objectives
     from hotfix_engine.gate import GateConfig
@@ -115,15 +109,9 @@ def run(args: argparse.Namespace) -> int:
         gate_config = GateConfig(samples=args.gate_samples)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    # A SIGTERM (the daemon stopping a run) unwinds like Ctrl-C: the staging folder is removed and
-    # the status says the run was interrupted, instead of the process vanishing mid-write.
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
-    try:
-        return _run(args, config, gate_config)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    # A SIGTERM (the daemon stopping a run) unwinds like Ctrl-C, through the handler that
+    # hotfix_engine.cli.main installs: the staging folder is removed and the status says so.
+    return _run(args, config, gate_config)
 
 
 def _run(args: argparse.Namespace, config, gate_config) -> int:

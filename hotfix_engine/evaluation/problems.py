@@ -7,9 +7,7 @@ problems through this one type.
 
 from __future__ import annotations
 
-import gzip
 import io
-import json
 import tokenize
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 
 from hotfix_engine.errors import DataError
 from hotfix_engine.evaluation.sandbox import DEFAULT_LIMITS, SandboxLimits, run_many
+from hotfix_engine.jsonl import read_objects
 
 
 @dataclass(frozen=True)
@@ -118,27 +117,8 @@ def load_problems(path: str | Path, limit: int | None = None) -> list[Problem]:
     or HumanEval's (``task_id``, ``prompt``, ``canonical_solution``, ``test``, ``entry_point``);
     ``.gz`` files are read as HumanEval's data file is."""
     path = Path(path)
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                text = handle.read()
-        else:
-            text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such problems file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read problems file ({exc})") from None
     problems = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}: "
-        try:
-            task = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}not valid JSON ({exc.msg})") from None
-        if not isinstance(task, dict):
-            raise DataError(f"{where}expected a JSON object")
+    for where, task in read_objects(path, "problems file"):
         if {"prompt", "canonical_solution", "test", "entry_point"} <= task.keys():
             problems.append(_from_humaneval(task))
         elif "code" in task:
