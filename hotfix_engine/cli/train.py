@@ -14,6 +14,8 @@ ORDER = 40
 # tests check that the two agree.
 METHODS = ("lora", "ia3", "prefix", "prompt")
 DEFAULT_LR = {"lora": 1e-3, "ia3": 5e-3, "prefix": 1e-2, "prompt": 3e-2}
+RETAIN_LOSSES = ("kl", "ce", "hidden")
+DEFAULTS = {"retain_loss": "kl", "epochs": 3, "batch_size": 4, "max_context": 64}
 # Below this many file pairs a 10 % hold-out is empty or one pair; the gate then scores the trained
 # pairs themselves (the user's own bugs are exactly what must improve) plus the retention probe.
 MIN_PAIRS_TO_SPLIT = 10
@@ -47,11 +49,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     p.add_argument(
         "--retain-loss",
-        choices=("kl", "ce", "hidden"),
-        default="hidden",
-        help="KL to the base at a window's last positions, plain CE, or last-hidden-state distance at every position",
+        choices=RETAIN_LOSSES,
+        default=DEFAULTS["retain_loss"],
+        help="KL to the base at a window's last positions (default), plain CE, or last-hidden-state distance",
     )
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     p.add_argument(
         "--lr",
         type=float,
@@ -60,8 +62,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
         + ")",
     )
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--max-context", type=int, default=64, help="prefix tokens kept per example (default 64)")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument(
+        "--max-context",
+        type=int,
+        default=DEFAULTS["max_context"],
+        help=f"prefix tokens kept per example (default {DEFAULTS['max_context']})",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: half the cores)")
     p.add_argument("--workspace", nargs="*", default=[], metavar="DIR", help="folders whose code to retain")
