@@ -72,6 +72,19 @@ def test_a_bad_value_keeps_the_previous_one_and_says_why(raw: dict, fragment: st
     )
 
 
+def test_a_change_of_settings_reads_over_the_initial_options_not_the_last_change() -> None:
+    initial, _ = parse_config({"model": "/models/tiny", "maxNewTokens": 16})
+    changed, _ = parse_config({"temperature": 0.5, "contextTokens": 512}, initial)
+    assert changed.completion.temperature == 0.5 and changed.model == "/models/tiny"
+    # The user removed temperature (absent) and cleared contextTokens (null): both return to the
+    # value before any change, while the initial options stay.
+    again, problems = parse_config({"hotfix": {"contextTokens": None}}, initial, changed)
+    assert problems == [] and again == initial
+    # A bad value keeps the value in force, not the initial one.
+    bad, problems = parse_config({"temperature": "hot"}, initial, changed)
+    assert bad.completion.temperature == 0.5 and "keeping 0.5" in problems[0]
+
+
 def test_not_an_object() -> None:
     config, problems = parse_config(["maxNewTokens", 3])
     assert config == ServerConfig() and len(problems) == 1

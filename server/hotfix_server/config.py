@@ -1,9 +1,11 @@
 """The server's settings: a frozen, defaulted dataclass tree read from the client's camelCase options.
 
 ``initializationOptions`` and ``workspace/didChangeConfiguration`` carry the same flat keys as the
-VS Code settings ``hotfix.*`` (DESIGN.md 4). Unknown keys are ignored, so newer clients work with
-older servers; a bad value keeps its previous (at first, default) value and is reported once, so a
-typo in a setting never stops completions.
+VS Code settings ``hotfix.*`` (DESIGN.md 4). A change carries the client's whole settings, as VS Code
+and Neovim send them: it is read over the initialization options, so a key the user removed (absent
+or null) returns to its initial or default value instead of keeping the old one. Unknown keys are
+ignored, so newer clients work with older servers; a bad value keeps the value in force and is
+reported once, so a typo in a setting never stops completions.
 """
 
 from __future__ import annotations
@@ -120,21 +122,25 @@ def _coerce(value: Any, annotation: str, key: str) -> Any:
     raise AssertionError(f"unsupported annotation {annotation}")
 
 
-def _apply(node: Any, raw: Mapping[str, Any], problems: list[str]) -> Any:
-    """A copy of ``node`` with every valid value from ``raw`` set, recursing into sub-sections."""
+def _apply(node: Any, raw: Mapping[str, Any], problems: list[str], in_force: Any) -> Any:
+    """A copy of ``node`` with every valid value from ``raw`` set, recursing into sub-sections.
+
+    Absent and null keys keep ``node``'s value; an invalid one keeps the value ``in_force``.
+    """
     for f in dataclasses.fields(node):
         current = getattr(node, f.name)
+        kept = getattr(in_force, f.name)
         if dataclasses.is_dataclass(current):
-            node = dataclasses.replace(node, **{f.name: _apply(current, raw, problems)})
+            node = dataclasses.replace(node, **{f.name: _apply(current, raw, problems, kept)})
             continue
         key = f.metadata["wire"]
-        if key not in raw:
+        if raw.get(key) is None:
             continue
         try:
-            value = _coerce(raw[key], str(f.type), key)
-            node = dataclasses.replace(node, **{f.name: value})
+            node = dataclasses.replace(node, **{f.name: _coerce(raw[key], str(f.type), key)})
         except ConfigError as exc:
-            problems.append(f"{exc}; keeping {current!r}")
+            problems.append(f"{exc}; keeping {kept!r}")
+            node = dataclasses.replace(node, **{f.name: kept})
     return node
 
 
@@ -148,20 +154,25 @@ def wire_keys(node: Any = None) -> list[str]:
     return keys
 
 
-def parse_config(raw: Any, base: ServerConfig | None = None) -> tuple[ServerConfig, list[str]]:
+def parse_config(
+    raw: Any, base: ServerConfig | None = None, in_force: ServerConfig | None = None
+) -> tuple[ServerConfig, list[str]]:
     """Read client options on top of ``base``; returns the config and one line per rejected value.
 
-    VS Code sends its settings section as ``{"hotfix": {...}}``; other clients send the keys bare.
+    A rejected value keeps its value in ``in_force`` (default ``base``): after a change of settings,
+    what the server was using. VS Code sends its settings section as ``{"hotfix": {...}}``; other
+    clients send the keys bare.
     """
     base = base or ServerConfig()
+    in_force = in_force or base
     if raw is None:
-        return base, []
+        return in_force, []
     if isinstance(raw, Mapping) and isinstance(raw.get("hotfix"), Mapping):
         raw = raw["hotfix"]
     if not isinstance(raw, Mapping):
-        return base, [f"settings must be an object, not {type(raw).__name__}; using the previous ones"]
+        return in_force, [f"settings must be an object, not {type(raw).__name__}; using the previous ones"]
     unknown = sorted(set(raw) - set(wire_keys()))
     if unknown:
         log.debug("ignoring unknown settings: %s", ", ".join(map(str, unknown)))
     problems: list[str] = []
-    return _apply(base, raw, problems), problems
+    return _apply(base, raw, problems, in_force), problems

@@ -78,6 +78,7 @@ class HotfixServer(LanguageServer):
         self._refused_adapter: str | None = None  # a version that failed to load, reported once
         self._progress_supported = False
         self._loads = 0
+        self._initial_config = ServerConfig()  # initializationOptions: the base later changes apply over
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -85,7 +86,7 @@ class HotfixServer(LanguageServer):
 
     def on_initialize(self, params: types.InitializeParams) -> None:
         self._loop = asyncio.get_running_loop()
-        self._configure(params.initialization_options)
+        self._initial_config = self._configure(params.initialization_options)
         window = params.capabilities.window
         self._progress_supported = bool(window and window.work_done_progress)
         if params.process_id:
@@ -137,8 +138,8 @@ class HotfixServer(LanguageServer):
     # Configuration ----------------------------------------------------------------------------
 
     def _configure(self, raw: Any) -> ServerConfig:
-        """Apply client settings; bad values keep their previous value and are reported once."""
-        config, problems = parse_config(raw, self.runtime.config)
+        """Apply client settings over the initialization options; bad values keep theirs, reported once."""
+        config, problems = parse_config(raw, self._initial_config, self.runtime.config)
         if problems:
             self._tell("hotfix: ignored invalid settings: " + "; ".join(problems))
         self.runtime.configure(config)
