@@ -5,7 +5,9 @@ user's edit pairs (the last one is "the last needed feedback event"); the real `
 them up and trains in its own low-priority process; this process plays the server: it completes code
 the whole time (so completion latency while training is measured against the same prompts before),
 and when the daemon publishes it hot-swaps the new version into its engine and times the swap and the
-first completion served by it.
+first completion served by it. While the daemon works, this process asks for a completion, then pauses
+``--pause`` seconds (a user reading the suggestion and typing on); ``--pause 0`` asks back to back,
+which starves the low-priority trainer and measures the worst case instead.
 
 The daemon's runs get ``--force``: the gate's verdict is recorded in the result, but the version is
 published either way so the swap can be timed.
@@ -37,6 +39,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--gate-samples", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--pause", type=float, default=2.0, help="seconds between completions while the daemon works"
+    )
     parser.add_argument("--quick", action="store_true", help="8 pairs")
     args = parser.parse_args()
     if args.quick:
@@ -100,7 +105,8 @@ def main() -> None:
             state = read_status(data)["state"]
             states.add(state)
             if state in ("training", "evaluating"):
-                busy.extend(complete_round(prompts[:2]))
+                busy.extend(complete_round([prompts[len(busy) % len(prompts)]]))
+                time.sleep(args.pause)
             else:
                 time.sleep(0.5)
         published = time.monotonic()

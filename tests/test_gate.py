@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hotfix_engine.gate import GateConfig, Measurement, decide, measure
+from hotfix_engine.gate import GateConfig, Measurement, decide, measure, statement_written
 from hotfix_engine.pairs import BugFixPair
 
 
@@ -65,3 +65,29 @@ def test_measure_uses_the_evaluation_protocol(tiny_loaded):
         tiny_loaded.model, tiny_loaded.tokenizer, pairs, ["def f(x):\n    return x + 1\n"], config
     )
     assert again == result  # seeded: the gate compares versions, not sampling noise
+
+
+def test_samples_prompted_where_the_lines_part_stop_once_the_statement_is_written():
+    one = BugFixPair(prefix="def f(n):\n", buggy="    return n - 1", fixed="    return n + 1")
+    two = BugFixPair(prefix="x = 1\n", buggy="if x:\n    y = 1", fixed="if x:\n    y = 2")
+    assert statement_written([one])("+ 1") is False
+    assert statement_written([one])("+ 1\n") is True
+    assert statement_written([one, two])("+ 1\n") is False  # the widest statement decides
+    assert statement_written([one, two])("+ 1\n    y = 2\n") is True
+
+
+def test_the_stop_only_cuts_samples_short(tiny_loaded):
+    """Same seed, same rows: each stopped sample is the start of the full one, ended at its newline."""
+    from hotfix_engine.evaluation.sampling import generate_samples
+
+    pair = BugFixPair(
+        prefix="def add(a, b):\n    return a", buggy="    return a - b", fixed="    return a + b"
+    )
+    args = dict(samples=4, temperature=1.0, top_p=1.0, max_new_tokens=24, seed=3)
+    [full] = generate_samples(tiny_loaded.model, tiny_loaded.tokenizer, [pair.prefix], **args)
+    stop = statement_written([pair])
+    [early] = generate_samples(tiny_loaded.model, tiny_loaded.tokenizer, [pair.prefix], stop=stop, **args)
+    for whole, cut in zip(full, early, strict=True):
+        assert whole.text.startswith(cut.text) and cut.tokens <= whole.tokens
+        if "\n" in whole.text:
+            assert cut.text.count("\n") == 1 and cut.finished  # one token may hold the newline and more

@@ -10,7 +10,7 @@ cut off by the token limit is not a statement and is ignored.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hotfix_engine.evaluation.sampling import Progress, Sample, generate_samples
@@ -148,8 +148,12 @@ def bug_rates(
     seed: int = 0,
     batch_size: int | None = None,
     progress: Progress | None = None,
+    stop: Callable[[str], bool] | None = None,
 ) -> BugRates:
-    """Sample ``samples`` completions of each pair's prefix and count buggy and fixed ones."""
+    """Sample ``samples`` completions of each pair's prefix and count buggy and fixed ones.
+
+    ``stop(text)`` ends a sample early (the gate stops after the statement it asks about).
+    """
     generated = generate_samples(
         model,
         tokenizer,
@@ -161,5 +165,6 @@ def bug_rates(
         seed=seed,
         batch_size=batch_size,
         progress=progress,
+        stop=stop,
     )
     return score_samples(pairs, generated)
