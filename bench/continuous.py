@@ -142,7 +142,8 @@ def main() -> None:
         "time_s": manifest.get("time_s"),
         "states_seen": sorted(states),
     }
-    path = write_result("continuous", results)
+    # A user who stops typing (the daemon's idle policy) is the other case worth its own file.
+    path = write_result("continuous" if args.pause < 10 else "continuous-idle-user", results)
     print(
         f"{len(pairs)} pairs: feedback -> serving {results['feedback_to_serving_s']} s "
         f"(train {manifest.get('time_s', {}).get('train')} s); swap {swap_s:.2f} s; "

@@ -9,6 +9,7 @@
    pass@1 greedy on the first problems, the line-level metric, perplexity) before and after.
 
     python bench/discover.py [--model SPEC] [--quick] [--limit N] [--samples K] [--train]
+    python bench/discover.py --offset 14 --limit 10 --keep     # add pairs from 10 more problems
 
 ``--quick`` keeps each phase to a few minutes on a contended 2-core CPU: 40 problems, 4 samples per
 line boundary, and (with --train) 40 HumanEval problems and 60 lines for retention.
@@ -72,8 +73,8 @@ def train_and_compare(args, loaded, pairs, result: dict) -> None:
         return
     version = versions[-1]
     config = EvalConfig(samples=10)
-    he = humaneval_problems(40 if args.quick else 164)
-    tasks = line_tasks(humaneval_problems(), limit=60 if args.quick else 164)
+    he = humaneval_problems(args.humaneval or (40 if args.quick else 164))
+    tasks = line_tasks(humaneval_problems(), limit=args.lines or (60 if args.quick else 164))
     slot = AdapterSlot(loaded)
     runs = []
     for state in (None, version):
@@ -122,6 +123,13 @@ def main() -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="reuse results/discovered_mbpp.jsonl, skip phase 1"
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="add to the pairs already in results/discovered_mbpp.jsonl (with --offset past their problems)",
+    )
+    parser.add_argument("--humaneval", type=int, default=None, help="HumanEval problems for retention")
+    parser.add_argument("--lines", type=int, default=None, help="line-level tasks for retention")
     args = parser.parse_args()
     limit = args.limit or (40 if args.quick else 200)
     samples = args.samples if args.samples is not None else (4 if args.quick else 10)
@@ -144,6 +152,10 @@ def main() -> int:
         )
     else:
         problems = load_problems(MBPP)[args.offset : args.offset + limit]
+        kept = load_pairs(OUT) if args.keep and OUT.exists() else []
+        previous_file = RESULTS / "discover.json"
+        before = json.loads(previous_file.read_text()) if args.keep and previous_file.exists() else {}
+        earlier = before.get("discovery", {})
         complete = model_completer(loaded.model, loaded.tokenizer, max_new_tokens=96)
         config = DiscoveryConfig(samples=samples)
 
@@ -161,13 +173,19 @@ def main() -> int:
             )
 
         found = discover(
-            problems, complete, config, progress=progress, on_pairs=lambda p: write_pairs(OUT, p)
+            problems, complete, config, progress=progress, on_pairs=lambda p: write_pairs(OUT, kept + list(p))
         )
-        pairs = found.pairs
+        pairs = kept + found.pairs
         write_pairs(OUT, pairs)
-        result.update(
-            problems_tried=len(problems), samples_per_boundary=samples, discovery=found.stats.to_json()
-        )
+        stats = found.stats.to_json()
+        if earlier:  # one account over every run that contributed pairs
+            for key, value in earlier.items():
+                if key != "pairs_per_hour" and isinstance(value, (int, float)) and key in stats:
+                    stats[key] += value
+            if stats.get("elapsed_s"):
+                stats["pairs_per_hour"] = round(stats["pairs"] / stats["elapsed_s"] * 3600, 1)
+        tried = len(problems) + int(before.get("problems_tried", 0))
+        result.update(problems_tried=tried, samples_per_boundary=samples, discovery=stats)
         print(f"discovery: {found.stats.to_json()}", flush=True)
     if pairs:
         started = time.perf_counter()
