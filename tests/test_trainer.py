@@ -179,7 +179,7 @@ def test_cli_keeps_its_copy_of_methods_and_rates_in_step():
     assert cli_train.METHODS == tr.METHODS and cli_train.DEFAULT_LR == tr.DEFAULT_LR
     assert cli_train.RETAIN_LOSSES == tr.objectives.RETAIN_LOSSES
     defaults = tr.TrainConfig()
-    assert cli_train.DEFAULTS == {name: getattr(defaults, name) for name in cli_train.DEFAULTS}
+    assert {name: getattr(defaults, name) for name in cli_train.DEFAULTS} == cli_train.DEFAULTS
 
 
 def test_target_modules_are_found_per_architecture(tok):
