@@ -1,7 +1,8 @@
 """Discovery benchmark (issue 9): the embedded model's own bugs on MBPP, and what a hotfix does to them.
 
 1. ``hotfix discover``'s code on MBPP problems (greedy + K samples from every line boundary):
-   verified pairs per hour on this machine; the pairs go to ``results/discovered_mbpp.jsonl``.
+   verified pairs per hour on this machine; the pairs go to ``results/discovered_mbpp.jsonl`` (not
+   committed: they quote MBPP's code and tests, which stay in ../shared).
 2. The base model's buggy and fixed rates on those pairs with the paper's protocol (10 samples,
    temperature 1.0, top-p 0.95, 64 tokens).
 3. With ``--train``: ``hotfix train`` on 80% of the pairs (published with --force into a scratch data
