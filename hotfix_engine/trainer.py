@@ -141,7 +141,7 @@ def lower_priority(config: TrainConfig) -> int:
     """Bound torch's threads and lower the process priority; returns the thread count used.
 
     A niced run takes every core: the scheduler hands them to completions first (measured with a
-    completion every few seconds: 1.07x their idle latency), and a run between them goes twice as fast.
+    completion every few seconds: 1.03x their idle latency), and a run between them goes faster.
     Without nice it keeps to half the cores.
     """
     global _niced

@@ -70,7 +70,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help=f"prefix tokens kept per example (default {DEFAULTS['max_context']})",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: half the cores)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: every core, at low priority)"
+    )
     p.add_argument("--workspace", nargs="*", default=[], metavar="DIR", help="folders whose code to retain")
     p.add_argument(
         "--publish",
