@@ -25,13 +25,13 @@ from filelock import FileLock, Timeout
 
 from hotfix_engine.errors import ConfigError
 from hotfix_engine.paths import logs_dir
+from hotfix_engine.processes import spawn_low_priority
 from hotfix_engine.trainer_status import read_status, write_status
 
 log = logging.getLogger(__name__)
 
 REQUEST_FILE = "train-request"  # touched by `hotfix.train` to ask for a run now
 TRAIN_ARGS_ENV = "HOTFIX_TRAIN_ARGS"  # extra `hotfix train` options for every run, e.g. "--epochs 5"
-NICENESS = 10
 CHANGES = {"created", "modified", "moved", "deleted", "closed"}  # watchdog event types that are writes
 
 
@@ -226,14 +226,7 @@ class Daemon:
         ]
         log.info("training: %s", " ".join(command))
         self.runs += 1
-        with open(log_file, "ab") as output:
-            self.child = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=output,
-                preexec_fn=(lambda: os.nice(NICENESS)) if os.name == "posix" else None,
-            )
+        self.child = spawn_low_priority(command, log_file)
         while self.child.poll() is None:
             if stop.wait(0.5):
                 self._stop_child()

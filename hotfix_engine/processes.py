@@ -1,8 +1,32 @@
-"""Whether a process is still alive: the editor that started the server, a trainer, a daemon's parent."""
+"""Child processes: whether one is still alive (the editor, a trainer, a daemon's parent), and
+starting a background one (daemon, trainer) at low priority with its output in a log file."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+NICENESS = 10  # background training yields the CPU to completions
+
+
+def spawn_low_priority(
+    command: Sequence[str], log_file: Path, *, new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` niced, stdout and stderr appended to ``log_file``, no stdin.
+
+    ``new_session`` keeps an editor's Ctrl-C (sent to its process group) away from the child.
+    """
+    with open(log_file, "ab") as output:
+        return subprocess.Popen(
+            list(command),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            preexec_fn=(lambda: os.nice(NICENESS)) if os.name == "posix" else None,
+            start_new_session=new_session,
+        )
 
 
 def process_alive(pid: int) -> bool:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from hotfix_engine.daemon import request_training
 from hotfix_engine.paths import logs_dir
+from hotfix_engine.processes import spawn_low_priority
 from hotfix_engine.trainer_status import RUNNING, read_status
 from hotfix_server.progress import ServerProgress
 
 log = logging.getLogger(__name__)
 
-NICENESS = 10
 POLL_S = 1.0
 RESPAWN_S = 30.0  # how often a window without a daemon of its own checks that one still serves it
 
@@ -67,15 +67,7 @@ class ContinuousTraining:
         log_file = logs / "daemon.log"
         command = [sys.executable, "-m", "hotfix_engine", "daemon", "--parent-pid", str(os.getpid())]
         command += ["--model", model, "--data-dir", str(data_dir), "--log-file", str(log_file)]
-        with open(log_file, "ab") as output:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=output,
-                preexec_fn=(lambda: os.nice(NICENESS)) if os.name == "posix" else None,
-                start_new_session=True,
-            )
+        self._process = spawn_low_priority(command, log_file, new_session=True)
         log.info("continuous hotfixing: daemon process %d (log: %s)", self._process.pid, log_file)
 
     def request(self) -> str:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from hotfix_engine.daemon import TRAIN_ARGS_ENV
 from hotfix_engine.paths import logs_dir
+from hotfix_engine.processes import spawn_low_priority
 from hotfix_engine.trainer_status import RUNNING, read_status
 from hotfix_server.progress import ServerProgress
 
 log = logging.getLogger(__name__)
 
-NICENESS = 10
 POLL_S = 1.0
 
 
@@ -37,10 +37,6 @@ def _last_error(log_file: Path) -> str | None:
         return None
     errors = [line.split("error:", 1)[1].strip() for line in lines if line.startswith("hotfix: error:")]
     return errors[-1] if errors else None
-
-
-def _lower_priority() -> None:
-    os.nice(NICENESS)
 
 
 class TrainerProcess:
@@ -69,15 +65,8 @@ class TrainerProcess:
         command = [sys.executable, "-m", "hotfix_engine", "train", "--from-store"]
         command += ["--model", model, "--data-dir", str(data_dir), "--log-file", str(log_file)]
         command += shlex.split(os.environ.get(TRAIN_ARGS_ENV, ""))
-        with open(log_file, "ab") as output:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=output,
-                preexec_fn=_lower_priority if os.name == "posix" else None,
-                start_new_session=True,  # an editor's Ctrl-C must not kill a half-written adapter
-            )
+        # A new session: an editor's Ctrl-C must not kill a half-written adapter.
+        self._process = spawn_low_priority(command, log_file, new_session=True)
         log.info("training started (process %d), log: %s", self._process.pid, log_file)
         self._follower = asyncio.ensure_future(
             self._follow(self._process, data_dir, progress, log_file, on_failure)
