@@ -8,6 +8,8 @@ written; WAL commits are atomic, so the file is never left half-written.
 Nothing is written unredacted (e-mail addresses, IPs and secrets become placeholders), and the
 ``record`` mode decides what is kept at all: ``patterns`` (default) keeps suggestions that match a
 known pattern plus the user's own edit pairs, ``all`` keeps every suggestion, ``off`` keeps nothing.
+Of the code around the cursor, only the windows that training, the gate and evaluation read are
+kept (STORED_PREFIX_CHARS before, STORED_SUFFIX_CHARS after).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,13 @@ BUSY_TIMEOUT_S = 10.0
 # Suggestions the record mode dropped are remembered in memory (never on disk) for this many,
 # so that a later "edited" outcome can still become a pair.
 PENDING_SUGGESTIONS = 512
+# Code kept around the cursor. The most any consumer of the store reads is the gate's and evaluation's
+# prompt, 1536 tokens of a pair's prefix (evaluation.sampling.DEFAULT_PROMPT_TOKENS): 3.7 characters
+# a token with Gemma's tokenizer on the standard library, 4.7 at most. Training reads 64 tokens.
+STORED_PREFIX_CHARS = 8192
+# After the cursor: the rest of its line (edit and rule pairs end their buggy line with it) and
+# about the 20 lines a fill-in-the-middle prompt reads (prompts.SUFFIX_LINES); nothing reads more.
+STORED_SUFFIX_CHARS = 2048
 
 _V1 = """
 CREATE TABLE suggestions (
@@ -86,8 +95,46 @@ CREATE TABLE consumed (
     PRIMARY KEY (adapter_version, record_id)
 ) WITHOUT ROWID
 """
-# Each entry upgrades the schema by one version; never edit a released entry, append a new one.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+
+
+def prefix_window(text: str) -> str:
+    """The end of ``text`` within STORED_PREFIX_CHARS, from a line start (as prompts.tail_tokens cuts).
+
+    A line longer than the whole window is cut where the window starts: bounded beats whole.
+    """
+    if len(text) <= STORED_PREFIX_CHARS:
+        return text
+    start = len(text) - STORED_PREFIX_CHARS
+    newline = text.find("\n", start - 1)
+    return text[newline + 1 if newline >= 0 else start :]
+
+
+def suffix_window(text: str) -> str:
+    """The start of ``text`` within STORED_SUFFIX_CHARS, up to the end of a line."""
+    if len(text) <= STORED_SUFFIX_CHARS:
+        return text
+    newline = text.rfind("\n", 0, STORED_SUFFIX_CHARS)
+    return text[: newline + 1 if newline >= 0 else STORED_SUFFIX_CHARS]
+
+
+def _v2_trim_context(db: sqlite3.Connection) -> None:
+    """Cut the prefix and suffix of every stored record to the windows (the tables are unchanged).
+
+    Stores written before the windows kept up to ~78,000 characters before the cursor.
+    """
+    db.create_function("hotfix_prefix_window", 1, prefix_window, deterministic=True)
+    db.create_function("hotfix_suffix_window", 1, suffix_window, deterministic=True)
+    for table in ("suggestions", "pairs"):
+        db.execute(
+            f"UPDATE {table} SET prefix = hotfix_prefix_window(prefix), suffix = hotfix_suffix_window(suffix) "
+            "WHERE length(prefix) > ? OR length(suffix) > ?",
+            (STORED_PREFIX_CHARS, STORED_SUFFIX_CHARS),
+        )
+
+
+# Each entry upgrades the schema by one version (SQL, or a step run on the connection); never
+# edit a released entry, append a new one. All pending entries run in one transaction.
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _v2_trim_context)
 SCHEMA_VERSION = len(MIGRATIONS)
 _TABLES = ("consumed", "outcomes", "pairs", "suggestions")
 
@@ -275,7 +322,10 @@ class Store:
             check = connection.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(check)
-            _migrate(connection, path)
+            if _migrate(connection, path):
+                # Rows an upgrade rewrote (old stores' long contexts, cut to the windows) leave free
+                # pages behind: secure_delete has zeroed them, compaction gives the space back.
+                _compact(connection, path)
         except sqlite3.DatabaseError as exc:
             connection.close()
             message = str(exc)
@@ -362,6 +412,7 @@ class Store:
         return True
 
     def _insert_suggestion(self, db: sqlite3.Connection, rec: SuggestionRecord) -> None:
+        # Redacted before the cut: a secret spanning lines (a PEM key) is only recognised whole.
         matches = [
             {**m.to_json(), "message": redact(m.message), "fix": None if m.fix is None else redact(m.fix)}
             for m in rec.matches
@@ -373,8 +424,8 @@ class Store:
                 rec.created,
                 rec.language,
                 redact(rec.uri),
-                redact(rec.prefix),
-                redact(rec.suffix),
+                prefix_window(redact(rec.prefix)),
+                suffix_window(redact(rec.suffix)),
                 redact(rec.text),
                 rec.model,
                 rec.adapter,
@@ -432,10 +483,10 @@ class Store:
             (
                 pair.key,
                 time.time(),
-                pair.prefix,
+                prefix_window(pair.prefix),
                 pair.buggy,
                 pair.fixed,
-                pair.suffix,
+                suffix_window(pair.suffix),
                 pair.source,
                 pair.pattern,
                 pair.tests,
@@ -535,12 +586,7 @@ class Store:
             with self._write() as db:
                 for table in _TABLES:
                     db.execute(f"DELETE FROM {table}")
-            try:
-                self._db.execute("VACUUM")
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as exc:
-                # Rows are gone already; compaction waits for the other processes to let go.
-                log.warning("store purged, but the file could not be compacted yet: %s", exc)
+            _compact(self._db, self.path)
 
     def export_pairs(self, out: IO[str]) -> int:
         """Write every stored pair (and derived rule pairs) as JSON Lines; returns how many."""
@@ -553,7 +599,8 @@ class Store:
         return count
 
 
-def _migrate(db: sqlite3.Connection, path: Path) -> None:
+def _migrate(db: sqlite3.Connection, path: Path) -> bool:
+    """Upgrade the schema to SCHEMA_VERSION in one transaction; True when rows already there changed."""
     db.execute("BEGIN IMMEDIATE")
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -562,17 +609,34 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
                 f"the store {path} has schema version {version}, newer than this hotfix understands "
                 f"({SCHEMA_VERSION}); upgrade hotfix"
             )
+        before = db.total_changes
         for number in range(version, SCHEMA_VERSION):
-            for statement in MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            step = MIGRATIONS[number]
+            if callable(step):
+                step(db)
+            else:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
             db.execute(f"PRAGMA user_version = {number + 1}")
             log.info("store %s migrated to schema version %d", path, number + 1)
+        changed = db.total_changes > before
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    return changed
+
+
+def _compact(db: sqlite3.Connection, path: Path) -> None:
+    """VACUUM and empty the WAL, so that deleted text leaves the files too; best effort."""
+    try:
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as exc:
+        # The rows are changed already; compaction waits for the other processes to let go.
+        log.warning("the store %s could not be compacted yet: %s", path, exc)
 
 
 def _suggestion_from_row(row: tuple[Any, ...] | dict[str, Any]) -> SuggestionRecord:

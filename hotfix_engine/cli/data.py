@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "export",
         parents=[common],
         help="write the stored bug-fix pairs as JSON Lines",
-        description="Write the stored bug-fix pairs (edits, mined, derived from rules) as a pair file.",
+        description="Write the stored bug-fix pairs (edits, mined, derived from rules) as a pair file, each "
+        "exactly as the store keeps it: redacted, with only the code around the line that training and "
+        "evaluation read, and its origin.",
     )
     export.add_argument("--out", metavar="FILE", help="output file (default: standard output)")
     export.set_defaults(func=run_export)
