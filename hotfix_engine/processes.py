@@ -5,10 +5,41 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 NICENESS = 10  # background training yields the CPU to completions
+
+# Lowers its own priority, then becomes the command (exec: same pid, so the caller's Popen polls and
+# signals the command itself). A failed os.nice (some sandboxes forbid it) still runs the command;
+# a command that cannot start exits 1 with one line in the log, as a failed run would.
+_NICE_THEN_EXEC = """\
+import os, sys
+try:
+    os.nice(int(sys.argv[1]))
+except OSError:
+    pass
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as exc:
+    sys.exit(f"cannot start {sys.argv[2]}: {exc.strerror or exc}")
+"""
+
+
+def low_priority_command(command: Sequence[str]) -> list[str]:
+    """``command`` run at NICENESS, through a small Python program that lowers its own priority.
+
+    Not ``preexec_fn=os.nice``: it runs Python between fork and exec, which can deadlock the child
+    of a multi-threaded parent such as the server (the subprocess docs warn against it). Not
+    ``nice -n``: not every system has it on PATH, and Python is always at hand. Not
+    ``os.setpriority`` on the child's pid after the spawn: that races the child, and on Linux it
+    lowers only the main thread, not threads started before it. ``-I -S``: the program needs only
+    ``os``; the command still gets the environment unchanged.
+    """
+    if os.name != "posix":
+        return list(command)
+    return [sys.executable, "-I", "-S", "-c", _NICE_THEN_EXEC, str(NICENESS), *command]
 
 
 def spawn_low_priority(
@@ -20,11 +51,10 @@ def spawn_low_priority(
     """
     with open(log_file, "ab") as output:
         return subprocess.Popen(
-            list(command),
+            low_priority_command(command),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
-            preexec_fn=(lambda: os.nice(NICENESS)) if os.name == "posix" else None,
             start_new_session=new_session,
         )
 
