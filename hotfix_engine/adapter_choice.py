@@ -10,7 +10,7 @@ from hotfix_engine.paths import data_dir
 
 if TYPE_CHECKING:
     from hotfix_engine.adapters import AdapterVersion
-    from hotfix_engine.completion import CompletionEngine
+    from hotfix_engine.completion import EngineBase
 
 
 def resolve_adapter(
@@ -35,7 +35,7 @@ def resolve_adapter(
     raise AdapterError(f"unknown adapter {choice!r}: use current, none, a version like v0001, or a folder")
 
 
-def activate_adapter(engine: CompletionEngine, choice: str | None, data: str | Path | None) -> str | None:
+def activate_adapter(engine: EngineBase, choice: str | None, data: str | Path | None) -> str | None:
     """Load the chosen adapter into the engine; returns its version label (None for the base)."""
     folder, version = resolve_adapter(choice, engine.model_key, data)
     if folder is not None:

@@ -23,6 +23,7 @@ from typing import Any
 from filelock import FileLock
 
 from hotfix_engine.errors import AdapterError
+from hotfix_engine.gguf_lora import GGUF_LORA_FILE
 from hotfix_engine.paths import adapters_root
 from hotfix_engine.processes import process_alive
 
@@ -204,7 +205,8 @@ class AdapterRegistry:
             version = f"v{(int(names[-1][1:]) + 1) if names else 1:04d}"
             manifest = {**manifest, "version": version, "created": manifest.get("created", time.time())}
             write_json_atomic(staged / MANIFEST, manifest)
-            for name in PEFT_FILES:
+            optional = [GGUF_LORA_FILE] if (staged / GGUF_LORA_FILE).is_file() else []
+            for name in [*PEFT_FILES, *optional]:
                 with open(staged / name, "rb") as handle:
                     os.fsync(handle.fileno())
             os.rename(staged, self.root / version)

@@ -3,7 +3,12 @@
 Requests are queued onto a single dedicated thread, so the model is never run twice at once and
 adapter swaps happen between requests. Decoding is a plain loop over the model rather than
 ``generate`` because it keeps the key/value cache of the last prompt: when the user types on, the new
-prompt extends the old one and only the new tokens are computed.
+prompt extends the old one and only the new tokens are computed. The prompt itself is fed in chunks
+with a look at the cancel flag between them, so a request superseded by the next keystroke still
+leaves the part of the prompt it computed in the cache for that keystroke.
+
+``EngineBase`` holds all of this once; a runtime (transformers here, llama.cpp in ``llama_engine``)
+supplies only its forward pass, its cache trimming and its adapter swap.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from hotfix_engine.adapters_slot import AdapterSlot
 from hotfix_engine.errors import Cancelled, ConfigError
 from hotfix_engine.filters import clean_suggestion
 from hotfix_engine.models import LoadedModel
+from hotfix_engine.picking import only_tokens_starting_with, pick_token, rng_for
 from hotfix_engine.prompts import build_prompt
 from hotfix_engine.stopping import CancelToken, StopRule
 
@@ -39,6 +45,13 @@ class CompletionRequest:
     top_p: float = 1.0
     context_tokens: int = 1536  # prompt budget; the prefill cost grows with it
     seed: int | None = None
+    # Past this many ms of decoding, stop at the next complete line (0: no limit): a suggestion that
+    # takes seconds arrives after the user typed on, and is never seen.
+    budget_ms: int = 0
+    # The file's path and other files of the project as (path, text), nearest first: models trained
+    # on whole repositories see them before the file (prompts.repo_tokens); others ignore them.
+    path: str = ""
+    context_files: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_new_tokens <= 1024:
@@ -49,6 +62,8 @@ class CompletionRequest:
             raise ConfigError(f"top_p must be in (0, 1], not {self.top_p}")
         if not 16 <= self.context_tokens <= 32768:
             raise ConfigError(f"context_tokens must be in 16..32768, not {self.context_tokens}")
+        if not 0 <= self.budget_ms <= 600_000:
+            raise ConfigError(f"budget_ms must be in 0..600000, not {self.budget_ms}")
 
 
 @dataclass(frozen=True)
@@ -59,7 +74,7 @@ class Completion:
     model: str
     adapter: str | None
     tokens: int
-    stop_reason: str  # "statement" | "block" | "eos" | "length"
+    stop_reason: str  # "statement" | "block" | "eos" | "length" | "budget"
     elapsed_s: float
     cached_tokens: int
     prompt_tokens: int
@@ -73,33 +88,42 @@ def common_prefix_length(a: list[int], b: list[int]) -> int:
     return i
 
 
-class CompletionEngine:
-    """Serves completions from one model (and its adapter slot) on one inference thread."""
+class EngineBase:
+    """What every runtime shares: one inference thread, the prompt, stop rules, filters, prefill.
 
-    def __init__(self, loaded: LoadedModel, slot: AdapterSlot | None = None) -> None:
+    A runtime supplies the tokenizer (``self.tokenizer``), the decoding loop (``_generate``), the
+    adapter swap (``_swap``) and ``_reset_cache``; everything users see is decided here, once.
+    """
+
+    runtime = ""
+    PREFILL_CHUNK = 64  # tokens computed between two looks at the cancel flag while prefilling
+
+    def __init__(self, loaded: Any) -> None:
         self.loaded = loaded
-        self.slot = slot or AdapterSlot(loaded)
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hotfix-inference")
         self._lock = threading.Lock()  # guards the cache when complete_now is called directly
-        self._cache: Any = None
-        self._cache_ids: list[int] = []
-        self._cache_adapter: str | None = None
-        # transformers renamed ``past_key_values`` to ``cache`` in 5.x; use whichever this version takes.
-        forward = inspect.signature(loaded.model.forward).parameters
-        self._cache_kwarg = "cache" if "cache" in forward else "past_key_values"
+        self._prefill_cancel: CancelToken | None = None
+
+    tokenizer: Any
 
     @property
     def model_key(self) -> str:
-        return self.loaded.key
+        return str(self.loaded.key)
 
     @property
     def adapter_version(self) -> str | None:
-        return self.slot.version
+        raise NotImplementedError
 
     def submit(
         self, request: CompletionRequest, cancel: threading.Event | None = None
     ) -> concurrent.futures.Future[Completion | None]:
-        """Queue a request on the inference thread; the future raises Cancelled if ``cancel`` is set."""
+        """Queue a request on the inference thread; the future raises Cancelled if ``cancel`` is set.
+
+        A prefill still running stops at its next chunk: what it computed stays cached, and a request
+        at the same place goes on from there.
+        """
+        if self._prefill_cancel is not None:
+            self._prefill_cancel.set()
         return self._executor.submit(self.complete_now, request, cancel)
 
     def complete(
@@ -107,56 +131,73 @@ class CompletionEngine:
     ) -> Completion | None:
         return self.submit(request, cancel).result()
 
+    def prefill(self, request: CompletionRequest) -> concurrent.futures.Future[int]:
+        """Compute the cache for ``request``'s prompt ahead of the keystroke that will need it.
+
+        Only the newest prefill matters: queueing one cancels the previous, which stops at its next
+        chunk and keeps what it computed. Returns the number of prompt tokens now cached.
+        """
+        if self._prefill_cancel is not None:
+            self._prefill_cancel.set()
+        cancel = self._prefill_cancel = CancelToken()
+        return self._executor.submit(self._prefill_now, request, cancel)
+
     def swap_adapter(self, folder: Path | None, version: str | None) -> concurrent.futures.Future[None]:
         """Activate an adapter version (or the base, with None) between two requests."""
-        return self._executor.submit(self._swap, folder, version)
+        return self._executor.submit(self._swap_locked, folder, version)
 
     def close(self) -> None:
+        if self._prefill_cancel is not None:
+            self._prefill_cancel.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def _swap(self, folder: Path | None, version: str | None) -> None:
+    def _swap_locked(self, folder: Path | None, version: str | None) -> None:
         with self._lock:
-            if folder is None or version is None:
-                self.slot.unload()
-            else:
-                self.slot.load(folder, version)
-            self._cache = None
-            self._cache_ids = []
+            self._swap(folder, version)
+            self._reset_cache()  # a prompt computed under the previous adapter is never served
+
+    def _prompt(self, request: CompletionRequest) -> list[int]:
+        return build_prompt(
+            self.tokenizer,
+            request.prefix,
+            request.suffix,
+            request.context_tokens,
+            self.loaded.fim,
+            request.path,
+            request.context_files,
+        )
+
+    def _prefill_now(self, request: CompletionRequest, cancel: CancelToken) -> int:
+        if cancel.is_set():
+            return 0
+        prompt = self._prompt(request)
+        if _healable_text(self.tokenizer, prompt):
+            prompt = prompt[:-1]
+        with self._lock:
+            try:
+                return self._fill(prompt[:-1], cancel)[0] if len(prompt) > 1 else 0
+            except Cancelled:
+                return 0
 
     def complete_now(
         self, request: CompletionRequest, cancel: threading.Event | None = None
     ) -> Completion | None:
         """Run one request on the calling thread (the engine's own thread when called via ``submit``)."""
-        import torch
-
         started = time.perf_counter()
-        tokenizer = self.loaded.tokenizer
-        prompt = build_prompt(
-            tokenizer, request.prefix, request.suffix, request.context_tokens, self.loaded.fim
-        )
+        prompt = self._prompt(request)
+        if not prompt:
+            return None  # nothing to continue from: an empty file on a model without a BOS token
         rule = StopRule(request.prefix, request.suffix, request.language)
-        with self._lock, torch.inference_mode():
+        with self._lock:
             try:
-                if self.slot.prompt_learning:
-                    generated, reason, cached, healed = self._generate_with_peft(
-                        prompt, request, rule, cancel
-                    )
-                else:
-                    generated, reason, cached, healed = self._decode(prompt, request, rule, cancel)
+                generated, reason, cached, healed = self._generate(prompt, request, rule, cancel)
             except Cancelled:
                 raise
             except Exception:
-                self._cache = None
-                self._cache_ids = []
+                self._reset_cache()
                 raise
-        text = tokenizer.decode(generated, skip_special_tokens=True)[len(healed) :]
-        decision = rule.check(text + "\n") if reason in ("eos", "length") else rule.check(text)
-        if decision is not None:
-            text = text[: decision.cut]
-        elif reason == "length" and "\n" in text.strip("\n"):
-            text = text[: text.rstrip("\n").rfind("\n")]  # keep whole lines of an unfinished block
-        text = text.rstrip("\ufffd")
-        cleaned = clean_suggestion(text, request.prefix, request.suffix)
+        text = self._text(generated)[len(healed) :]
+        cleaned, stop_reason = finish_suggestion(text, reason, rule, request)
         elapsed = time.perf_counter() - started
         if cleaned is None:
             log.debug("suggestion dropped by filters: %r", text[:80])
@@ -164,15 +205,18 @@ class CompletionEngine:
         return Completion(
             text=cleaned,
             model=self.loaded.spec,
-            adapter=self.slot.version,
+            adapter=self.adapter_version,
             tokens=len(generated),
-            stop_reason=decision.reason if decision else reason,
+            stop_reason=stop_reason,
             elapsed_s=elapsed,
             cached_tokens=cached,
             prompt_tokens=len(prompt),
         )
 
-    def _decode(
+    def _text(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
+
+    def _generate(
         self, prompt: list[int], request: CompletionRequest, rule: StopRule, cancel: threading.Event | None
     ) -> tuple[list[int], str, int, str]:
         """Greedy or sampled decoding that reuses the cache: (tokens, stop reason, reused, healed text).
@@ -181,15 +225,149 @@ class CompletionEngine:
         its text. A prefix ending in ``return `` otherwise leaves the model a lone space token it
         rarely saw in training, and it answers with nonsense or nothing.
         """
-        import torch
-        from transformers import DynamicCache
-
-        model = self.slot.model
-        device = self.loaded.device
-        tokenizer = self.loaded.tokenizer
-        healed = _healable_text(tokenizer, prompt)
+        started = time.perf_counter()
+        healed = _healable_text(self.tokenizer, prompt)
         if healed:
             prompt = prompt[:-1]
+        reuse, logits = self._fill(prompt, cancel)
+        rng = rng_for(request.seed)
+        generated: list[int] = []
+        reason = "length"
+        for step in range(request.max_new_tokens):
+            if step:
+                _check(cancel)
+                logits = self._forward([generated[-1]])
+                _count_step(cancel)
+            if step == 0 and healed:
+                logits = only_tokens_starting_with(logits, healed, self._token_text, self._first_token)
+            token = pick_token(logits, request.temperature, request.top_p, rng)
+            if self._is_eos(token):
+                reason = "eos"
+                break
+            generated.append(token)
+            stop = self._stops(generated, healed, rule, request, started)
+            if stop is not None:
+                reason = stop
+                break
+        return generated, reason, reuse, healed
+
+    def _fill(self, prompt: list[int], cancel: threading.Event | None) -> tuple[int, Any]:
+        """Make the cache hold ``prompt``: (tokens reused, logits after its last token).
+
+        The new part is fed in chunks with a look at ``cancel`` between them; what was computed
+        before a cancel stays cached for the next request.
+        """
+        reuse = self._reuse(prompt)
+        logits = None
+        for start in range(reuse, len(prompt), self.PREFILL_CHUNK):
+            _check(cancel)
+            logits = self._forward(prompt[start : start + self.PREFILL_CHUNK])
+            _count_step(cancel)
+        return reuse, logits
+
+    def _reuse(self, prompt: list[int]) -> int:
+        """Trim the cache to its longest common prefix with ``prompt``, keeping one token to feed."""
+        raise NotImplementedError
+
+    def _forward(self, feed: list[int]) -> Any:
+        """Run ``feed`` through the model after the cached tokens; the last position's logits (NumPy)."""
+        raise NotImplementedError
+
+    def _is_eos(self, token: int) -> bool:
+        raise NotImplementedError
+
+    def _token_text(self, token: int) -> str:
+        return str(self.tokenizer.decode([token]))
+
+    def _first_token(self, text: str) -> int | None:
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        return int(ids[0]) if ids else None
+
+    def _swap(self, folder: Path | None, version: str | None) -> None:
+        raise NotImplementedError
+
+    def _reset_cache(self) -> None:
+        raise NotImplementedError
+
+    def _stops(
+        self, generated: list[int], healed: str, rule: StopRule, request: CompletionRequest, started: float
+    ) -> str | None:
+        """The stop reason once the text so far ends the suggestion, or None to go on."""
+        text = self._text(generated)[len(healed) :]
+        decision = rule.check(text)
+        if decision is not None:
+            return decision.reason
+        # The predict budget: past it, stop as soon as a line is complete (llama.vscode's t_max_predict_ms).
+        if request.budget_ms and time.perf_counter() - started > request.budget_ms / 1000 and "\n" in text:
+            return "budget"
+        return None
+
+
+def finish_suggestion(
+    text: str, reason: str, rule: StopRule, request: CompletionRequest
+) -> tuple[str | None, str]:
+    """The text worth showing (or None) and why generation ended, from the raw decoded text."""
+    decision = rule.check(text + "\n") if reason in ("eos", "length", "budget") else rule.check(text)
+    if decision is not None:
+        text = text[: decision.cut]
+    elif reason in ("length", "budget") and "\n" in text.strip("\n"):
+        text = text[: text.rstrip("\n").rfind("\n")]  # keep whole lines of an unfinished block
+    text = text.rstrip("\ufffd")
+    return clean_suggestion(text, request.prefix, request.suffix), decision.reason if decision else reason
+
+
+class CompletionEngine(EngineBase):
+    """The transformers runtime: Hugging Face models, and every peft adapter method."""
+
+    runtime = "transformers"
+
+    def __init__(self, loaded: LoadedModel, slot: AdapterSlot | None = None) -> None:
+        super().__init__(loaded)
+        self.slot = slot or AdapterSlot(loaded)
+        self.tokenizer = loaded.tokenizer
+        self._cache: Any = None
+        self._cache_ids: list[int] = []
+        self._cache_adapter: str | None = None
+        self._eos: set[int] | None = None
+        # transformers renamed ``past_key_values`` to ``cache`` in 5.x; use whichever this version takes.
+        forward = inspect.signature(loaded.model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in forward else "past_key_values"
+
+    @property
+    def adapter_version(self) -> str | None:
+        return self.slot.version
+
+    def _swap(self, folder: Path | None, version: str | None) -> None:
+        if folder is None or version is None:
+            self.slot.unload()
+        else:
+            self.slot.load(folder, version)
+
+    def _reset_cache(self) -> None:
+        self._cache = None
+        self._cache_ids = []
+
+    def _generate(
+        self, prompt: list[int], request: CompletionRequest, rule: StopRule, cancel: threading.Event | None
+    ) -> tuple[list[int], str, int, str]:
+        import torch
+
+        with torch.inference_mode():
+            if self.slot.prompt_learning:
+                return self._generate_with_peft(prompt, request, rule, cancel)
+            return super()._generate(prompt, request, rule, cancel)
+
+    def _fill(self, prompt: list[int], cancel: threading.Event | None) -> tuple[int, Any]:
+        import torch
+
+        if self.slot.prompt_learning:
+            return 0, None  # prefix and prompt tuning own the cache: nothing to compute ahead
+        with torch.inference_mode():
+            return super()._fill(prompt, cancel)
+
+    def _reuse(self, prompt: list[int]) -> int:
+        from transformers import DynamicCache
+
         reuse = 0
         if self._cache is not None and self._cache_adapter == self.slot.version:
             reuse = min(common_prefix_length(self._cache_ids, prompt), len(prompt) - 1)
@@ -198,40 +376,29 @@ class CompletionEngine:
             if extra > 0:
                 self._cache.crop(-extra)  # negative: drop that many (the only form transformers 5 keeps)
         else:
+            # Built without the model's config, every layer (Gemma 3's sliding ones too) keeps all its
+            # positions: sliding layers built from the config could not be cropped back to a prefix.
             self._cache = DynamicCache()
         self._cache_adapter = self.slot.version
         self._cache_ids = list(prompt[:reuse])
-        feed = prompt[reuse:]
-        generator = _generator(request.seed, device)
-        eos = _eos_ids(self.loaded)
-        generated: list[int] = []
-        reason = "length"
-        for step in range(request.max_new_tokens):
-            _check(cancel)
-            out = model(
-                input_ids=torch.tensor([feed], device=device),
-                use_cache=True,
-                logits_to_keep=1,
-                **{self._cache_kwarg: self._cache},
-            )
-            self._cache_ids.extend(feed)
-            if isinstance(cancel, CancelToken):
-                cancel.step += 1
-            logits = out.logits[0, -1]
-            if step == 0 and healed:
-                logits = _only_tokens_starting_with(logits, healed, tokenizer)
-            token = _pick(logits, request, generator)
-            if token in eos:
-                reason = "eos"
-                break
-            generated.append(token)
-            feed = [token]
-            text = tokenizer.decode(generated, skip_special_tokens=True)
-            decision = rule.check(text[len(healed) :])
-            if decision is not None:
-                reason = decision.reason
-                break
-        return generated, reason, reuse, healed
+        return reuse
+
+    def _forward(self, feed: list[int]) -> Any:
+        import torch
+
+        out = self.slot.model(
+            input_ids=torch.tensor([feed], device=self.loaded.device),
+            use_cache=True,
+            logits_to_keep=1,
+            **{self._cache_kwarg: self._cache},
+        )
+        self._cache_ids.extend(feed)
+        return out.logits[0, -1].float().cpu().numpy()
+
+    def _is_eos(self, token: int) -> bool:
+        if self._eos is None:
+            self._eos = _eos_ids(self.loaded)
+        return token in self._eos
 
     def _generate_with_peft(
         self, prompt: list[int], request: CompletionRequest, rule: StopRule, cancel: threading.Event | None
@@ -274,13 +441,15 @@ class CompletionEngine:
         return generated, state["reason"], 0, ""
 
 
+def _count_step(cancel: threading.Event | None) -> None:
+    if isinstance(cancel, CancelToken):
+        cancel.step += 1
+
+
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         steps = cancel.steps_after_cancel if isinstance(cancel, CancelToken) else 0
         raise Cancelled("generation cancelled", steps_after_cancel=steps)
-
-
-HEAL_CANDIDATES = 256
 
 
 def _healable_text(tokenizer: Any, prompt: list[int]) -> str:
@@ -296,19 +465,6 @@ def _healable_text(tokenizer: Any, prompt: list[int]) -> str:
     return text
 
 
-def _only_tokens_starting_with(logits: Any, text: str, tokenizer: Any) -> Any:
-    """Mask the logits to tokens whose text starts with ``text`` (among the likeliest candidates)."""
-    import torch
-
-    candidates = torch.topk(logits, min(HEAL_CANDIDATES, logits.shape[-1])).indices.tolist()
-    allowed = [i for i in candidates if tokenizer.decode([i]).startswith(text)]
-    allowed.extend(tokenizer(text, add_special_tokens=False).input_ids[:1])
-    masked = torch.full_like(logits, float("-inf"))
-    index = torch.tensor(allowed, device=logits.device)
-    masked[index] = logits[index]
-    return masked
-
-
 def _eos_ids(loaded: LoadedModel) -> set[int]:
     ids = loaded.model.generation_config.eos_token_id if loaded.model.generation_config else None
     if ids is None:
@@ -317,28 +473,3 @@ def _eos_ids(loaded: LoadedModel) -> set[int]:
     if loaded.tokenizer.eos_token_id is not None:
         result.add(loaded.tokenizer.eos_token_id)
     return result
-
-
-def _generator(seed: int | None, device: Any) -> Any:
-    import torch
-
-    if seed is None:
-        return None
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    return generator
-
-
-def _pick(logits: Any, request: CompletionRequest, generator: Any) -> int:
-    """Greedy at temperature 0; otherwise nucleus sampling (Holtzman et al., 2020)."""
-    import torch
-
-    if request.temperature <= 0:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(logits.float() / request.temperature, dim=-1)
-    if request.top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < request.top_p
-        sorted_probs = sorted_probs * keep
-        probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
-    return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))

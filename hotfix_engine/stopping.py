@@ -108,12 +108,30 @@ class StopRule:
         self.prefix_depth = scanner.depth
         self.prefix_quote = scanner.quote
         self.mid_line = bool(self.line_before.strip())
+        code_before = LineScanner(self.python, self.prefix_depth).feed(self.line_before).rstrip()
+        opener = ":" if self.python else "{"
+        self.finishes_line = self.mid_line and not code_before.endswith(opener)
+
+    def _end_of_line(self, text: str) -> StopDecision | None:
+        scanner = LineScanner(self.python, self.prefix_depth)
+        scanner.quote = self.prefix_quote
+        offset, line = 0, self.line_before
+        while (newline := text.find("\n", offset)) >= 0:
+            scanner.feed(line + text[offset:newline])
+            if scanner.quote is None:
+                return StopDecision(newline, "statement")
+            offset, line = newline + 1, ""
+        return None
 
     def check(self, text: str) -> StopDecision | None:
         """Where to cut ``text``, or None to keep generating. Only complete lines decide."""
         if self.line_after.strip() and "\n" in text:
             # Inside a line with code after the cursor: a suggestion can only finish this line.
             return StopDecision(text.index("\n"), "statement")
+        if self.finishes_line:
+            # Typed mid-line, a suggestion finishes this line (as Continue and llama.vscode do): several
+            # lines only at an empty line or after a block opener, or to close a string it opened.
+            return self._end_of_line(text)
         scanner = LineScanner(self.python, self.prefix_depth)
         scanner.quote = self.prefix_quote
         # Python statements end at depth 0; in brace languages the enclosing blocks' braces are open.

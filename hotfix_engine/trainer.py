@@ -660,6 +660,8 @@ def train_and_publish(
 
     from hotfix_engine import gate
     from hotfix_engine.adapters import AdapterRegistry
+    from hotfix_engine.gguf_lora import GGUF_LORA_FILE, export_gguf_lora
+    from hotfix_engine.models import gguf_file
     from hotfix_engine.train_data import pairs_hash, retention_probe_texts
     from hotfix_engine.trainer_status import write_status
 
@@ -737,6 +739,16 @@ def train_and_publish(
         write_status(data_dir, state="publishing", progress=None, message="writing the new version")
         staged = registry.staging()
         save_adapter(peft_model, staged)
+        gguf_error = None
+        if config.method == "lora":
+            # Written inside the staged folder, so the version appears with its llama.cpp form or not at all.
+            try:
+                base_gguf = gguf_file(loaded.spec)
+                if base_gguf is not None:
+                    export_gguf_lora(staged, base_gguf, staged / GGUF_LORA_FILE)
+            except Exception as exc:  # the peft form is the version; llama.cpp can convert it later
+                log.warning("could not write the GGUF form of the adapter: %s", exc)
+                gguf_error = str(exc) or type(exc).__name__
         manifest = {
             "model": loaded.spec,
             "model_key": loaded.key,
@@ -760,6 +772,7 @@ def train_and_publish(
             },
             "gate": {"accepted": bool(decision and decision.accepted), "reason": reason, "forced": force},
             "published": accepted,
+            **({"gguf_lora": gguf_error} if gguf_error else {}),
             **(extra_manifest or {}),
         }
         version = registry.add(staged, manifest, make_current=publish and accepted)

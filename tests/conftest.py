@@ -57,3 +57,19 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     return home
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random qwen2 model (with FIM tokens) as an F32 GGUF file, for llama.cpp and GGUF paths."""
+    from tiny_gguf import save_tiny_gguf
+
+    return save_tiny_gguf(tmp_path_factory.mktemp("tiny-gguf") / "tiny-qwen2.gguf")
+
+
+@pytest.fixture(scope="session")
+def printable_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny GGUF unable to emit unprintable text: a visible suggestion on llama.cpp and transformers."""
+    from tiny_gguf import save_tiny_gguf
+
+    return save_tiny_gguf(tmp_path_factory.mktemp("printable-gguf") / "printable-qwen2.gguf", printable=True)

@@ -24,8 +24,7 @@ def raw_tokens(engine: CompletionEngine, prefix: str, max_new_tokens: int = 12) 
     request = CompletionRequest(prefix=prefix, max_new_tokens=max_new_tokens)
     prompt = build_prompt(engine.loaded.tokenizer, prefix, "", request.context_tokens, None)
     never_stop = StopRule("x = (", "", "python")  # an open bracket: no line ever ends the statement
-    with torch.inference_mode():
-        tokens, _, _, _ = engine._decode(prompt, request, never_stop, None)
+    tokens, _, _, _ = engine._generate(prompt, request, never_stop, None)
     return tokens
 
 
@@ -152,14 +151,19 @@ def test_corrupt_adapter_keeps_the_previous_one(engine, tmp_path):
 
 
 def test_token_healing_takes_back_a_trailing_space_or_partial_word(tiny_loaded):
-    from hotfix_engine.completion import _healable_text, _only_tokens_starting_with
+    import numpy as np
+
+    from hotfix_engine.completion import _healable_text
+    from hotfix_engine.picking import only_tokens_starting_with
 
     tok = tiny_loaded.tokenizer
     assert _healable_text(tok, tok("    return value ", add_special_tokens=False).input_ids) == " "
     assert _healable_text(tok, tok("def add(a, b):\n", add_special_tokens=False).input_ids) == ""
-    logits = torch.randn(len(tok))
-    masked = _only_tokens_starting_with(logits, " ", tok)
-    kept = torch.isfinite(masked).nonzero().flatten().tolist()
+    logits = np.random.default_rng(0).standard_normal(len(tok)).astype(np.float32)
+    masked = only_tokens_starting_with(
+        logits, " ", lambda i: tok.decode([i]), lambda t: tok(t, add_special_tokens=False).input_ids[0]
+    )
+    kept = np.flatnonzero(np.isfinite(masked)).tolist()
     assert kept and all(tok.decode([i]).startswith(" ") for i in kept)
 
 

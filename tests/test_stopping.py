@@ -74,3 +74,17 @@ def test_cancel_token_counts_steps_after_set():
     token.set()
     token.step = 6
     assert token.is_set() and token.steps_after_cancel == 1
+
+
+def test_mid_line_suggestion_ends_with_its_line_even_inside_brackets():
+    # Typed mid-line, a suggestion finishes the line: no run of invented arguments on the next lines.
+    assert cut("result = compute(", "first,\n    second,\n)\n") == "first,"
+    assert cut("def add_item(item, items=", "None, extra=None,\n        more=None):\n") == "None, extra=None,"
+
+
+def test_mid_line_suggestion_that_opens_a_block_ends_with_the_opener():
+    assert cut("for item in items", ":\n    total += item\nafter()\n") == ":"
+
+
+def test_end_of_block_opener_line_takes_the_body():
+    assert cut("if ready:", "\n    go()\nlater()\n") == "\n    go()"

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from hotfix_engine.cli.serve import add_runtime_option
 from hotfix_engine.errors import DataError
 
 ORDER = 20
@@ -32,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--max-new-tokens", type=int, default=64, help="longest suggestion in tokens (default 64)"
     )
     parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda (transformers only)")
+    add_runtime_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -56,9 +58,10 @@ def language_of(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hotfix_engine.adapter_choice import activate_adapter
-    from hotfix_engine.completion import CompletionEngine, CompletionRequest
-    from hotfix_engine.models import load_model
+    from hotfix_engine.adapter_choice import activate_adapter, resolve_adapter
+    from hotfix_engine.completion import CompletionRequest
+    from hotfix_engine.models import parse_spec
+    from hotfix_engine.runtimes import load_engine
 
     try:
         text = args.file.read_text(encoding="utf-8")
@@ -74,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
     )
-    loaded = load_model(args.model, device=args.device)
-    engine = CompletionEngine(loaded)
+    folder, _ = resolve_adapter(args.adapter, parse_spec(args.model).key, args.data_dir)
+    engine = load_engine(args.model, args.runtime, adapter=folder, device=args.device)
     try:
         activate_adapter(engine, args.adapter, args.data_dir)
         result = engine.complete(request)
@@ -84,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         payload = {
             "text": result.text if result else "",
-            "model": loaded.spec,
+            "model": engine.loaded.spec,
             "adapter": engine.adapter_version,
+            "runtime": engine.runtime,
             "stopReason": result.stop_reason if result else "filtered",
             "tokens": result.tokens if result else 0,
             "seconds": round(result.elapsed_s, 3) if result else 0.0,

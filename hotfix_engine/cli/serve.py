@@ -23,7 +23,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     transport = p.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
     transport.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP socket for one client")
+    add_runtime_option(p)
     p.set_defaults(func=run)
+
+
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", "llama.cpp", "transformers"),
+        default="auto",
+        help="auto (default): llama.cpp for GGUF models such as the embedded ones, transformers for the rest",
+    )
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -38,4 +48,4 @@ def run(args: argparse.Namespace) -> int:
     from hotfix_server.main import serve
 
     tcp = parse_address(args.tcp) if args.tcp else None
-    return serve(ServerConfig(model=args.model, data_dir=args.data_dir), tcp)
+    return serve(ServerConfig(model=args.model, data_dir=args.data_dir, runtime=args.runtime), tcp)
