@@ -1,5 +1,6 @@
 """A third-party editor drives the server: headless Neovim 0.7 (classic completion) asks for a
-suggestion, inserts it with the item's text edit and runs the item's accept command.
+suggestion from a GGUF model served by llama.cpp, inserts it with the item's text edit and runs the
+item's accept command.
 
 Neovim comes from Debian's ``neovim`` package; without ``nvim`` on PATH the test is skipped.
 """
@@ -39,7 +40,7 @@ local function run()
   local path = os.getenv("HOTFIX_TEST_ROOT") .. "/example.py"
   vim.cmd("edit " .. path)
   local buf = vim.api.nvim_get_current_buf()
-  vim.api.nvim_buf_set_lines(buf, 0, -1, false, { "def f(x):", "    return " })
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, { "class Stack:", "    def push(self, item):", "        " })
   vim.lsp.buf_attach_client(buf, id)
 
   local ready = vim.wait(120000, function()
@@ -51,7 +52,7 @@ local function run()
   local uri = vim.uri_from_bufnr(buf)
   local params = {
     textDocument = { uri = uri },
-    position = { line = 1, character = 11 },
+    position = { line = 2, character = 8 },
     context = { triggerKind = 1 },
   }
   local response = client.request_sync("textDocument/completion", params, 30000, buf)
@@ -61,7 +62,7 @@ local function run()
   out.label = item.label
   out.new_text = item.textEdit.newText
   vim.lsp.util.apply_text_edits({ item.textEdit }, buf, "utf-16")
-  out.line = vim.api.nvim_buf_get_lines(buf, 1, 2, false)[1]
+  out.line = vim.api.nvim_buf_get_lines(buf, 2, 3, false)[1]
 
   local accepted = client.request_sync("workspace/executeCommand", {
     command = item.command.command,
@@ -72,6 +73,7 @@ local function run()
   out.accepted = accepted.result
   local status = client.request_sync("hotfix/status", vim.NIL, 5000, buf)
   out.store = status.result.store
+  out.runtime = status.result.runtime
 
   client.stop()
   vim.wait(10000, function() return client.is_stopped() end, 50)
@@ -86,13 +88,12 @@ vim.cmd("qa!")
 
 
 def test_neovim_requests_a_completion_and_runs_the_accept_command(
-    printable_model: Path,  # noqa: F811
-    tmp_path: Path,
+    printable_gguf: Path, tmp_path: Path
 ) -> None:
     script = tmp_path / "drive.lua"
     script.write_text(SCRIPT, encoding="utf-8")
     out = tmp_path / "result.json"
-    options = {"model": str(printable_model), "maxNewTokens": 8, "debounceMs": 0, "record": "all"}
+    options = {"model": str(printable_gguf), "maxNewTokens": 8, "debounceMs": 0, "record": "all"}
     env = {
         **server_env(tmp_path),
         "HOTFIX_TEST_OPTIONS": json.dumps(options),
@@ -114,7 +115,8 @@ def test_neovim_requests_a_completion_and_runs_the_accept_command(
     result = json.loads(out.read_text(encoding="utf-8"))
     assert "error" not in result, result.get("error")
     assert result["new_text"].strip() and result["label"]
-    assert result["line"] == "    return " + result["new_text"]
+    assert result["line"] == "        " + result["new_text"]
+    assert result["runtime"] == "llama.cpp"
     assert result["command"] == "hotfix.accept"
     assert result["accepted"] == {"accepted": True}
     with sqlite3.connect(tmp_path / "home" / "store.sqlite3") as db:

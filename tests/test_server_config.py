@@ -30,6 +30,8 @@ def test_camel_case_keys_fill_the_tree() -> None:
         "temperature": 0.5,
         "contextTokens": 256,
         "debounceMs": 0,
+        "predictBudgetMs": 250,
+        "runtime": "transformers",
         "suggestionExpirySeconds": 5,
         "editWindowSeconds": 2.5,
     }
@@ -37,7 +39,8 @@ def test_camel_case_keys_fill_the_tree() -> None:
     assert problems == []
     assert config.model == "/models/tiny" and config.data_dir == "/data"
     assert config.continuous_hotfixing is True and config.record == "all"
-    assert config.completion == CompletionConfig(8, 0.5, 256, 0)
+    assert config.runtime == "transformers"
+    assert config.completion == CompletionConfig(8, 0.5, 256, 0, 250)
     assert config.outcomes == OutcomeConfig(5.0, 2.5)
     assert sorted(wire_keys()) == sorted(raw)
 
@@ -103,3 +106,9 @@ def test_dataclasses_validate_on_their_own() -> None:
         CompletionConfig(context_tokens=8)
     with pytest.raises(dataclasses.FrozenInstanceError):
         ServerConfig().record = "all"  # type: ignore[misc]
+
+
+def test_a_bad_runtime_keeps_the_one_in_force() -> None:
+    config, problems = parse_config({"runtime": "vllm"})
+    assert config.runtime == "auto"
+    assert problems and "runtime must be one of auto, llama.cpp, transformers" in problems[0]

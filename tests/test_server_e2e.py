@@ -342,10 +342,16 @@ async def test_cancel_request_and_a_newer_request_stop_the_generation(shared: La
 
 
 def add_lora_version(model_dir: Path, registry: Any) -> str:
-    """A freshly initialised LoRA adapter for the model, added to the registry as a published version."""
+    """A freshly initialised LoRA adapter for the model, added to the registry as a published version.
+
+    Seeded: its random weights decide whether the adapted model's suggestions survive the filters, and
+    the global generator's state depends on which tests ran before.
+    """
+    import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    torch.manual_seed(0)
     model = get_peft_model(
         AutoModelForCausalLM.from_pretrained(model_dir),
         LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False),

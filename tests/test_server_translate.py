@@ -103,3 +103,28 @@ async def test_a_newer_ticket_supersedes_the_older_one_at_once() -> None:
     assert second.superseded and not third.superseded
     scheduler.cancel_all()
     assert third.cancel.is_set() and other.cancel.is_set()
+
+
+def test_context_files_are_other_open_documents_of_the_language_nearest_first() -> None:
+    here = doc("x = 1\n", "file:///w/app/main.py")
+    documents = [
+        here,
+        doc("Z = 1\n", "file:///w/zzz.py"),
+        doc("B = 1\n", "file:///w/app/b%20c.py"),
+        doc("A = 1\n", "file:///w/app/a.py"),
+        doc("{}", "file:///w/app/data.json", "json"),
+        doc("D = 1\n", "file:///w/app/sub/d.py"),
+    ]
+    files = translate.context_files(here, documents, limit=3)
+    assert files == (("/w/app/a.py", "A = 1\n"), ("/w/app/b c.py", "B = 1\n"), ("/w/app/sub/d.py", "D = 1\n"))
+    assert translate.context_files(here, documents[::-1], limit=3) == files  # an order that stays put
+
+
+def test_completion_request_carries_the_path_and_the_heads_of_other_files() -> None:
+    config = CompletionConfig(context_tokens=64)
+    big = "y = 2\n" * 1000
+    request = translate.completion_request("x = 1\n", 6, "python", config, "/w/a.py", (("/w/b.py", big),))
+    assert request.path == "/w/a.py"
+    ((path, text),) = request.context_files
+    assert path == "/w/b.py" and big.startswith(text) and 0 < len(text) < len(big)
+    assert translate.completion_request("x = 1\n", 6, "python", config).context_files == ()

@@ -21,6 +21,7 @@ from hotfix_engine.errors import ConfigError
 log = logging.getLogger(__name__)
 
 RECORD_MODES = ("patterns", "all", "off")
+RUNTIMES = ("auto", "llama.cpp", "transformers")  # hotfix_engine.runtimes.RUNTIMES, without importing it
 
 
 def _wire(key: str) -> Any:
@@ -45,12 +46,16 @@ class CompletionConfig:
     context_tokens: int = field(default=1536, metadata=_wire("contextTokens"))
     # Clients that ask on every keystroke would otherwise queue a generation per character.
     debounce_ms: int = field(default=75, metadata=_wire("debounceMs"))
+    # Past this much decoding time a suggestion ends at the next complete line (llama.vscode's
+    # t_max_predict_ms): one that takes seconds arrives after the user typed on and is never seen.
+    predict_budget_ms: int = field(default=500, metadata=_wire("predictBudgetMs"))
 
     def __post_init__(self) -> None:
         _check_range("maxNewTokens", self.max_new_tokens, 1, 1024)
         _check_range("temperature", self.temperature, 0.0, 2.0)
         _check_range("contextTokens", self.context_tokens, 16, 32768)
         _check_range("debounceMs", self.debounce_ms, 0, 10000)
+        _check_range("predictBudgetMs", self.predict_budget_ms, 0, 600000)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class ServerConfig:
     model: str | None = field(default=None, metadata=_wire("model"))
     # None means $HOTFIX_HOME, else $XDG_DATA_HOME/hotfix.
     data_dir: str | None = field(default=None, metadata=_wire("dataDir"))
+    # auto: llama.cpp for GGUF models (the embedded ones), transformers for the rest.
+    runtime: str = field(default="auto", metadata=_wire("runtime"))
     # Training in the background is opt-in: it costs CPU the user may need.
     continuous_hotfixing: bool = field(default=False, metadata=_wire("continuousHotfixing"))
     # Only events that match a known pattern are kept by default: we do not hoard users' code.
@@ -85,6 +92,8 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.record not in RECORD_MODES:
             raise ConfigError(f"record must be one of {', '.join(RECORD_MODES)}, not {self.record!r}")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         for name in ("model", "data_dir"):
             value = getattr(self, name)
             if value is not None and not value.strip():

@@ -17,7 +17,7 @@ from typing import Any
 
 from hotfix_engine import __version__
 from hotfix_engine.adapters import AdapterRegistry
-from hotfix_engine.completion import Completion, CompletionEngine, CompletionRequest
+from hotfix_engine.completion import Completion, CompletionRequest, EngineBase
 from hotfix_engine.errors import HotfixError
 from hotfix_engine.models import DEFAULT_MODEL
 from hotfix_engine.outcomes import OutcomeTracker
@@ -69,7 +69,7 @@ class GenerationStats:
 class Backend:
     """A loaded model ready to serve, with what depends on its key."""
 
-    engine: CompletionEngine
+    engine: EngineBase
     registry: AdapterRegistry
     catalogue: Catalogue | None
 
@@ -80,14 +80,20 @@ class Backend:
 
 def load_backend(config: ServerConfig, progress: Callable[[str], None]) -> Backend:
     """Load the model, its current adapter and the pattern catalogue (slow: a background thread)."""
-    from hotfix_engine.models import load_model
+    from hotfix_engine.models import parse_spec
+    from hotfix_engine.runtimes import load_engine
 
     data = resolve_data_dir(config.data_dir)
-    loaded = load_model(config.model, progress=progress)
-    engine = CompletionEngine(loaded)
-    registry = AdapterRegistry(data, loaded.key)
+    registry = AdapterRegistry(data, parse_spec(config.model).key)
     try:
         current = registry.current()
+    except HotfixError as exc:
+        log.warning("running the base model: %s", exc)
+        current = None
+    engine = load_engine(
+        config.model, config.runtime, adapter=current.path if current else None, progress=progress
+    )
+    try:
         if current is not None:
             progress(f"activating adapter {current.version}")
             engine.swap_adapter(current.path, current.version).result()
@@ -217,6 +223,7 @@ class Runtime:
             "modelReady": backend is not None,
             "modelError": self.model_error,
             "device": backend.device if backend else None,
+            "runtime": backend.engine.runtime if backend else None,
             "adapter": backend.engine.adapter_version if backend else None,
             "record": self.config.record,
             "dataDir": str(self.data_dir),

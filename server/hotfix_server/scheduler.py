@@ -52,6 +52,10 @@ class DocumentScheduler:
             self.superseded += 1
         return ticket
 
+    def busy(self, uri: str) -> bool:
+        """Whether a request for ``uri`` is waiting or running."""
+        return uri in self._current
+
     def end(self, uri: str, ticket: Ticket) -> None:
         if self._current.get(uri) is ticket:
             del self._current[uri]

@@ -23,6 +23,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
 from hotfix_engine import __version__
+from hotfix_engine.completion import CompletionRequest
 from hotfix_engine.errors import Cancelled, HotfixError
 from hotfix_engine.models import DEFAULT_MODEL
 from hotfix_engine.stopping import CancelToken
@@ -39,6 +40,9 @@ from hotfix_server.watch import AdapterWatcher
 log = logging.getLogger(__name__)
 
 TICK_S = 0.5  # how often outcome timeouts (expiry, edit windows) are applied
+# A pause in typing this long computes the prompt at the last edit ahead of the request that will need
+# it (llama.vscode's idle requests); shorter would spend the CPU on places the user only passes through.
+PREFILL_PAUSE_S = 0.3
 
 
 class HotfixProtocol(LanguageServerProtocol):
@@ -78,9 +82,12 @@ class HotfixServer(LanguageServer):
         self._refused_adapter: str | None = None  # a version that failed to load, reported once
         self._progress_supported = False
         self._loads = 0
-        self._initial_config = ServerConfig()  # initializationOptions: the base later changes apply over
+        # The command line's defaults, then initializationOptions over them: the base later changes apply over.
+        self._initial_config = self.runtime.config
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._prefill_timer: asyncio.TimerHandle | None = None
+        self._prefill_waiting: tuple[str, int | None] | None = None  # asked for before the model was ready
 
     # Lifecycle --------------------------------------------------------------------------------
 
@@ -104,6 +111,8 @@ class HotfixServer(LanguageServer):
         if self._closed:
             return
         self._closed = True
+        if self._prefill_timer is not None:
+            self._prefill_timer.cancel()
         self.scheduler.cancel_all()
         self.trainer.stop()
         self.continuous.stop()
@@ -157,7 +166,7 @@ class HotfixServer(LanguageServer):
             error = self.runtime.open_store()
             if error:
                 self._tell(f"hotfix: feedback is not recorded: {error}", types.MessageType.Error)
-        if (after.model, after.data_dir) != (before.model, before.data_dir):
+        if (after.model, after.data_dir, after.runtime) != (before.model, before.data_dir, before.runtime):
             self._spawn(self._load())
         elif after.continuous_hotfixing != before.continuous_hotfixing:
             self._apply_continuous()
@@ -202,7 +211,10 @@ class HotfixServer(LanguageServer):
             loop.run_in_executor(self._loader, previous.engine.close)
         self._watch_adapters(backend)
         self._apply_continuous()
-        progress.end(f"ready: {backend.engine.loaded.spec} on {backend.device}")
+        progress.end(f"ready: {backend.engine.loaded.spec} on {backend.device} ({backend.engine.runtime})")
+        if self._prefill_waiting is not None:
+            self._prefill(*self._prefill_waiting)
+            self._prefill_waiting = None
 
     def _watch_adapters(self, backend: Backend) -> None:
         if self._watcher is not None:
@@ -247,11 +259,52 @@ class HotfixServer(LanguageServer):
 
     def on_did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         log.debug("opened %s (%d characters)", params.text_document.uri, len(params.text_document.text))
+        # Where the user will type is unknown yet: the end of the file, where new code goes (and, for a
+        # file within the prompt budget, every position's prompt starts the same way).
+        self._schedule_prefill(params.text_document.uri, None, 0.0)
 
     def on_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
         document = self._document(params.text_document.uri)
         if document is not None:
             self.runtime.record(self.runtime.tracker.changed(unquote(document.uri), document.source))
+            change = params.content_changes[-1] if params.content_changes else None
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                start = translate.offset_at(document, change.range.start)
+                if start is not None:
+                    self._schedule_prefill(document.uri, start + len(change.text), PREFILL_PAUSE_S)
+
+    def _schedule_prefill(self, uri: str, offset: int | None, delay_s: float) -> None:
+        """Compute the prompt at ``offset`` (None: the end) once typing has paused for ``delay_s``."""
+        if self._prefill_timer is not None:
+            self._prefill_timer.cancel()
+        if self._loop is None:
+            return
+        self._prefill_timer = self._loop.call_later(delay_s, self._prefill, uri, offset)
+
+    def _prefill(self, uri: str, offset: int | None) -> None:
+        self._prefill_timer = None
+        document = self._document(uri)
+        backend = self.runtime.backend
+        if backend is None:
+            self._prefill_waiting = (uri, offset)
+            return
+        if document is None or self.scheduler.busy(unquote(uri)):
+            return  # a request in flight computes the same prompt itself
+        source = document.source
+        offset = len(source) if offset is None else min(offset, len(source))
+        backend.engine.prefill(self._request(document, offset))
+
+    def _request(self, document: Any, offset: int) -> CompletionRequest:
+        """The engine's request at ``offset``, with the other open documents of its language as context."""
+        others = translate.context_files(document, self.workspace.text_documents.values())
+        return translate.completion_request(
+            document.source,
+            offset,
+            translate.language_of(document),
+            self.runtime.config.completion,
+            translate.path_of(document.uri),
+            others,
+        )
 
     def on_did_close(self, params: types.DidCloseTextDocumentParams) -> None:
         self.runtime.record(self.runtime.tracker.closed(unquote(params.text_document.uri)))
@@ -306,9 +359,7 @@ class HotfixServer(LanguageServer):
             if document.version != version:  # edited during the debounce: the position is stale
                 self.runtime.stats.empty += 1
                 return None, ""
-            request = translate.completion_request(
-                document.source, offset, translate.language_of(document), config
-            )
+            request = self._request(document, offset)
             future = backend.engine.submit(request, ticket.cancel)
             try:
                 completion = await asyncio.wrap_future(future)

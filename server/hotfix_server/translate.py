@@ -7,7 +7,8 @@ handlers stay short and the engine never sees LSP.
 from __future__ import annotations
 
 import posixpath
-from urllib.parse import urlparse
+from collections.abc import Iterable
+from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.workspace import TextDocument
@@ -29,6 +30,9 @@ ADAPTER_CHANGED = "hotfix/adapterChanged"
 CHARS_PER_TOKEN = 8
 CUT_GRID = 1 << 16
 LABEL_CHARS = 60
+# Other open documents offered to a model trained on whole repositories: a third of the prompt
+# budget rarely holds more, and each one is tokenized on every request.
+CONTEXT_FILES = 4
 
 _EXTENSIONS = {
     ".py": "python",
@@ -75,10 +79,46 @@ def offset_at(document: TextDocument, position: types.Position) -> int | None:
     return sum(map(len, lines[: point.line])) + point.character
 
 
+def path_of(uri: str) -> str:
+    return unquote(urlparse(uri).path)
+
+
+def _shared_folders(a: str, b: str) -> int:
+    count = 0
+    for x, y in zip(a.split("/")[:-1], b.split("/")[:-1], strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+def context_files(
+    document: TextDocument, documents: Iterable[TextDocument], limit: int = CONTEXT_FILES
+) -> tuple[tuple[str, str], ...]:
+    """Up to ``limit`` other open documents of ``document``'s language as ``(path, text)``, nearest first.
+
+    Nearest: most folders in common with ``document``, then by path, so the order (and with it the
+    start of the prompt, and its cache) stays the same from one keystroke to the next.
+    """
+    here = path_of(document.uri)
+    language = language_of(document)
+    others = [d for d in documents if d.uri != document.uri and language_of(d) == language]
+    others.sort(key=lambda d: (-_shared_folders(here, path_of(d.uri)), path_of(d.uri)))
+    return tuple((path_of(d.uri), d.source) for d in others[:limit])
+
+
 def completion_request(
-    source: str, offset: int, language: str, config: CompletionConfig
+    source: str,
+    offset: int,
+    language: str,
+    config: CompletionConfig,
+    path: str = "",
+    context_files: tuple[tuple[str, str], ...] = (),
 ) -> CompletionRequest:
-    """The engine's request for a cursor at ``offset`` in ``source``, within the configured budget."""
+    """The engine's request for a cursor at ``offset`` in ``source``, within the configured budget.
+
+    Other files keep only their head: the engine gives them at most a third of the budget.
+    """
     budget = config.context_tokens * CHARS_PER_TOKEN
     start = max(0, (offset - budget) // CUT_GRID * CUT_GRID)
     return CompletionRequest(
@@ -88,6 +128,9 @@ def completion_request(
         max_new_tokens=config.max_new_tokens,
         temperature=config.temperature,
         context_tokens=config.context_tokens,
+        budget_ms=config.predict_budget_ms,
+        path=path,
+        context_files=tuple((other, text[: budget // 2]) for other, text in context_files),
     )
 
 
