@@ -6,11 +6,15 @@
 export const RECORD_MODES = ['patterns', 'all', 'off'] as const;
 export type RecordMode = (typeof RECORD_MODES)[number];
 
+export const RUNTIMES = ['auto', 'llama.cpp', 'transformers'] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
 export const COMPLETION_ITEM_MODES = ['invoke', 'always', 'off'] as const;
 export type CompletionItemMode = (typeof COMPLETION_ITEM_MODES)[number];
 
 export interface HotfixSettings {
   readonly model: string;
+  readonly runtime: Runtime;
   readonly dataDir: string;
   readonly continuousHotfixing: boolean;
   readonly record: RecordMode;
@@ -27,6 +31,7 @@ export interface HotfixSettings {
 /** What the server reads at start; only keys the user set are sent, so the server's defaults stay its own. */
 export interface InitializationOptions {
   model?: string;
+  runtime?: Runtime;
   dataDir?: string;
   continuousHotfixing: boolean;
   record: RecordMode;
@@ -53,6 +58,7 @@ export interface ReadResult {
 /** Settings whose change needs a new server (everything the server or the client's selector reads at start). */
 export const RESTART_KEYS = [
   'model',
+  'runtime',
   'dataDir',
   'continuousHotfixing',
   'record',
@@ -130,6 +136,7 @@ export function readSettings(get: SettingGetter): ReadResult {
 
   const settings: HotfixSettings = {
     model: str('model'),
+    runtime: choice('runtime', RUNTIMES, 'auto'),
     dataDir: str('dataDir'),
     continuousHotfixing: bool('continuousHotfixing', false),
     record: choice('record', RECORD_MODES, 'patterns'),
@@ -151,6 +158,7 @@ export function toInitializationOptions(
 ): InitializationOptions {
   const opts: InitializationOptions = { continuousHotfixing: s.continuousHotfixing, record: s.record };
   if (s.model) opts.model = looksLikePath(s.model) ? expandPath(s.model, vars) : s.model;
+  if (s.runtime !== 'auto') opts.runtime = s.runtime;
   if (s.dataDir) opts.dataDir = expandPath(s.dataDir, vars);
   if (s.maxNewTokens !== undefined) opts.maxNewTokens = s.maxNewTokens;
   if (s.temperature !== undefined) opts.temperature = s.temperature;

@@ -20,6 +20,8 @@ export interface ServerStatus {
   readonly modelReady: boolean;
   /** Why the model did not load; the server keeps running without completions. */
   readonly modelError: string | undefined;
+  /** What runs the model: llama.cpp or transformers; undefined until it is loaded. */
+  readonly runtime: string | undefined;
   readonly adapter: string | null;
   readonly trainer: TrainerStatus;
   readonly store: Readonly<Record<string, number>>;
@@ -77,6 +79,7 @@ export function parseStatus(value: unknown): ServerStatus | undefined {
     modelKey: text(value.modelKey),
     modelReady: value.modelReady,
     modelError: text(value.modelError),
+    runtime: text(value.runtime),
     adapter: typeof adapter === 'string' ? adapter : isObject(adapter) && typeof adapter.version === 'string' ? adapter.version : null,
     trainer: {
       state,
@@ -146,7 +149,9 @@ export function renderStatus(phase: ClientPhase, s: ServerStatus | undefined, fa
   const model = shortModel(s.model);
   const adapter = s.adapter ?? 'base';
   const loading = s.modelError ? ' (failed to load)' : s.modelReady ? '' : ' (loading)';
-  const lines = [`Model: ${s.model}${loading}`, `Adapter: ${s.adapter ?? 'none (base model)'}`];
+  const lines = [`Model: ${s.model}${loading}`];
+  if (s.runtime) lines.push(`Runtime: ${s.runtime}`);
+  lines.push(`Adapter: ${s.adapter ?? 'none (base model)'}`);
   let trainerLine = `Trainer: ${isTraining(s) ? trainerLabel(s) : s.trainer.state}`;
   if (s.trainer.progress !== undefined && isTraining(s)) trainerLine += ` ${Math.round(s.trainer.progress * 100)}%`;
   if (s.trainer.progressMessage) trainerLine += ` (${s.trainer.progressMessage})`;

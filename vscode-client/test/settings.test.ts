@@ -24,6 +24,7 @@ test('every server option is passed through in camelCase', () => {
   const { settings } = readSettings(
     from({
       model: 'embedded:smollm2-135m',
+      runtime: 'transformers',
       dataDir: '~/hotfix-data',
       continuousHotfixing: true,
       record: 'all',
@@ -35,6 +36,7 @@ test('every server option is passed through in camelCase', () => {
   );
   assert.deepEqual(toInitializationOptions(settings, vars), {
     model: 'embedded:smollm2-135m',
+    runtime: 'transformers',
     dataDir: '/home/u/hotfix-data',
     continuousHotfixing: true,
     record: 'all',
@@ -103,4 +105,13 @@ test('restart on server settings, not on trace or completion item mode', () => {
   assert.ok(!needsRestart(affects('hotfix.trace.server')));
   assert.ok(!needsRestart(affects('hotfix.completionItems')));
   assert.ok(!needsRestart(affects('editor.fontSize')));
+});
+
+test('the runtime: auto is left to the server, a bad one falls back with a message, a change restarts', () => {
+  assert.equal(readSettings(from({ runtime: 'auto' })).settings.runtime, 'auto');
+  const { settings, problems } = readSettings(from({ runtime: 'vllm' }));
+  assert.equal(settings.runtime, 'auto');
+  assert.deepEqual(problems.map((p) => p.key), ['runtime']);
+  assert.equal('runtime' in toInitializationOptions(settings, vars), false);
+  assert.equal(needsRestart((section) => section === 'hotfix.runtime'), true);
 });

@@ -138,3 +138,10 @@ test('summarizeLastResult reads the common shapes', () => {
   assert.equal(summarizeLastResult('cancelled'), 'cancelled');
   assert.equal(summarizeLastResult({ state: 'failed' }), 'failed');
 });
+
+test('the tooltip names the runtime once the model is loaded', () => {
+  const ready = parseStatus({ ...SERVER_ANSWER, model: 'embedded:gemma3-270m', modelReady: true, runtime: 'llama.cpp' })!;
+  assert.match(renderStatus('running', ready).tooltip, /^Model: embedded:gemma3-270m\nRuntime: llama\.cpp\nAdapter: /);
+  const loading = parseStatus({ ...SERVER_ANSWER, runtime: null })!;
+  assert.doesNotMatch(renderStatus('running', loading).tooltip, /Runtime:/);
+});
