@@ -112,3 +112,31 @@ def test_a_bad_runtime_keeps_the_one_in_force() -> None:
     config, problems = parse_config({"runtime": "vllm"})
     assert config.runtime == "auto"
     assert problems and "runtime must be one of auto, llama.cpp, transformers" in problems[0]
+
+
+def test_command_line_defaults_survive_initialization_options(tmp_path) -> None:
+    """``hotfix serve --model X`` under a client that sends initializationOptions without a model.
+
+    The README's Neovim snippet sends ``init_options``; the options used to be read over a blank
+    config, so the command line's --model and --data-dir were silently dropped.
+    """
+    import asyncio
+
+    from lsprotocol import types
+
+    from hotfix_server.server import create_server
+
+    server = create_server(ServerConfig(model="/models/from-cli", data_dir=str(tmp_path)))
+
+    async def initialize() -> None:
+        server.on_initialize(
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(), initialization_options={"record": "all"}
+            )
+        )
+
+    asyncio.run(initialize())
+    config = server.runtime.config
+    assert (config.model, config.data_dir, config.record) == ("/models/from-cli", str(tmp_path), "all")
+    # A later change of settings without a model keeps the command line's, too.
+    assert server._configure({"maxNewTokens": 9}).model == "/models/from-cli"
