@@ -96,7 +96,9 @@ class EngineBase:
     """
 
     runtime = ""
-    PREFILL_CHUNK = 64  # tokens computed between two looks at the cancel flag while prefilling
+    # Tokens computed between two looks at the cancel flag while prefilling: torch's GEMM runs 339 tok/s
+    # in chunks of 64 and 773 in one pass of 1,500 on 2 cores; 512 keeps most of that, ~0.7 s a chunk.
+    PREFILL_CHUNK = 512
 
     def __init__(self, loaded: Any) -> None:
         self.loaded = loaded
@@ -393,7 +395,7 @@ class CompletionEngine(EngineBase):
             **{self._cache_kwarg: self._cache},
         )
         self._cache_ids.extend(feed)
-        return out.logits[0, -1].float().cpu().numpy()
+        return out.logits[0, -1].detach().float().cpu().numpy()
 
     def _is_eos(self, token: int) -> bool:
         if self._eos is None:

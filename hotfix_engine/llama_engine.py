@@ -36,6 +36,29 @@ def llama_cpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
+native_log = logging.getLogger("hotfix_engine.llama_cpp")
+_native_log_callback: Any = None  # kept referenced: llama.cpp calls it from C for the process's life
+
+
+def route_native_log() -> None:
+    """Send llama.cpp's own messages to our log: errors as errors, the rest (a dozen lines each time an
+    adapter loads) at debug level, instead of straight to stderr."""
+    global _native_log_callback
+    import llama_cpp
+
+    if _native_log_callback is not None:
+        return
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, user_data: Any) -> None:
+        message = text.decode("utf-8", errors="replace").rstrip()
+        if message:
+            native_log.log(logging.ERROR if level == 3 else logging.DEBUG, "%s", message)
+
+    _native_log_callback = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
 class LlamaTokenizer:
     """llama.cpp's own tokenizer, with the small part of the Hugging Face interface prompts use."""
 
@@ -127,6 +150,7 @@ def load_llama(
     if progress:
         progress(f"loading {parsed.text} in llama.cpp")
     threads = threads or os.cpu_count() or 1
+    route_native_log()
     try:
         llm = llama_cpp.Llama(
             model_path=str(path),
@@ -254,7 +278,9 @@ def adapter_method(folder: Path) -> str | None:
         config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return str(config.get("peft_type", "")).upper() or None if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        return None
+    return str(config.get("peft_type", "")).upper() or None
 
 
 def _with_budget(request: CompletionRequest, budget: int) -> CompletionRequest:
