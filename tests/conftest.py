@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_model import save_tiny_model  # noqa: E402
+from tiny_model import save_tiny_model, silence_unprintable  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -21,19 +21,12 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def printable_model(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model, unable to emit undecodable bytes, control characters, newlines or special tokens."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
 
-    def unprintable(token_id: int) -> bool:
-        text = tokenizer.decode([token_id])
-        return not text or "\ufffd" in text or any(ord(c) < 32 and c != " " for c in text)
-
-    silenced = [i for i in range(len(tokenizer)) if unprintable(i)] + list(tokenizer.all_special_ids)
-    with torch.no_grad():
-        model.lm_head.weight[silenced] = 0.0
+    silence_unprintable(model, tokenizer)
     folder = tmp_path_factory.mktemp("printable-model")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tiny_model import build_tokenizer
+from tiny_model import build_tokenizer, silence_unprintable
 
 FIM_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_sep|>", "<|repo_name|>")
 NORMAL, CONTROL = 1, 3  # llama.cpp's token types
@@ -111,15 +111,7 @@ def save_tiny_gguf(
     model = build_hf_model(len(tokenizer), seed, layers, hidden, arch, special)
     config = model.config
     if printable:
-        import torch
-
-        def unprintable(token_id: int) -> bool:
-            text = tokenizer.decode([token_id])
-            return not text or "\ufffd" in text or any(ord(c) < 32 and c != " " for c in text)
-
-        silenced = [i for i in range(len(tokenizer)) if unprintable(i)] + list(tokenizer.all_special_ids)
-        with torch.no_grad():
-            model.lm_head.weight[silenced] = 0.0
+        silence_unprintable(model, tokenizer)
 
     writer = gguf.GGUFWriter(path, arch)
     writer.add_type(gguf.GGUFType.MODEL)

@@ -104,6 +104,19 @@ def build_model(tokenizer, seed: int = 0, layers: int = 2, hidden: int = 64):
     return model
 
 
+def silence_unprintable(model, tokenizer) -> None:
+    """Make the model unable to emit undecodable bytes, control characters, newlines or special tokens,
+    so that greedy decoding gives a visible suggestion the engine's filters keep."""
+
+    def unprintable(token_id: int) -> bool:
+        text = tokenizer.decode([token_id])
+        return not text or "\ufffd" in text or any(ord(c) < 32 and c != " " for c in text)
+
+    silenced = [i for i in range(len(tokenizer)) if unprintable(i)] + list(tokenizer.all_special_ids)
+    with torch.no_grad():
+        model.lm_head.weight[silenced] = 0.0
+
+
 def save_tiny_model(folder: Path, seed: int = 0) -> Path:
     """Build and save a tiny model folder that ``hotfix_engine.models.load_model`` can open."""
     folder.mkdir(parents=True, exist_ok=True)
