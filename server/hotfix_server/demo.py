@@ -245,7 +245,8 @@ async def _run(model: str | None, data: Path, screen: Screen) -> int:
             screen.line(f"the model could not be loaded: {status['modelError']}")
             return 1
         screen.line(
-            f"  hotfix serve --stdio: {status['model']} on {status['device']}, adapter {status['adapter'] or 'none'}"
+            f"  hotfix serve --stdio: {status['model']} on {status['runtime']} ({status['device']}), "
+            f"adapter {status['adapter'] or 'none'}"
             f" ({time.monotonic() - started:.0f} s)"
         )
 
