@@ -1,6 +1,7 @@
-"""Language server benchmark (issue 3): protocol overhead, cancellation and failures under a typist.
+"""Language server benchmark (issues 3 and 13): latency a typist sees, protocol overhead, cancellation.
 
-Two parts, each measured against a baseline in the same run:
+Run once per runtime (llama.cpp and transformers, the same model and prompts) in one go. Three
+parts, each measured against a baseline in the same run:
 
 1. Overhead. For prompts cut at statement starts of real Python files, the same completion is asked
    of the server over stdio (inline completion, explicit trigger) and of a ``CompletionEngine`` on
@@ -15,9 +16,15 @@ Two parts, each measured against a baseline in the same run:
    which a generation starts; before typing on it sends ``$/cancelRequest`` for the outstanding
    request half of the time (as VS Code does), and the server supersedes the rest. From ``hotfix/status``: how many cancelled generations that had
    started running stopped within one decoding step (goal: at least 95%), and failed requests
-   (goal: 0; a cancelled request answered with RequestCancelled is not a failure).
+   (goal: 0; a cancelled request answered with RequestCancelled is not a failure). Also: the time
+   from the end of a line to its suggestion (goal p50 <= 400 ms), and how many of the typist's
+   pauses (300 ms or more) end with a suggestion on screen (goal: at least half).
+3. A patient typist: one character at a time, each answered before the next (typing on with the
+   cache reused, a single-line suggestion of at most 16 tokens): keystroke to suggestion through the
+   server (goal p50 <= 400 ms, p95 <= 800 ms). Plus the server's warm start to its first
+   suggestion (goal 2 s) and its resident memory (goal 600 MB).
 
-    python bench/lsp.py [--model SPEC] [--prompts N] [--lines N] [--quick]
+    python bench/lsp.py [--model SPEC] [--runtimes llama.cpp,transformers] [--prompts N] [--lines N] [--quick]
 """
 
 from __future__ import annotations
@@ -223,6 +230,9 @@ async def typist(session: Session, lines: list[tuple[str, str, str]], seed: int)
     rng = random.Random(seed)
     before = (await session.status())["generations"]
     answered = empty = cancelled_by_client = failed = 0
+    pauses = pauses_shown = 0
+    sent_at: dict[asyncio.Future[Any], float] = {}
+    answered_at: dict[asyncio.Future[Any], float] = {}
     errors: list[str] = []
     settle_latency: list[float] = []
     outstanding: list[tuple[str, asyncio.Future[Any]]] = []
@@ -238,14 +248,21 @@ async def typist(session: Session, lines: list[tuple[str, str, str]], seed: int)
                 session.insert(uri, line, character, char)
                 character += 1
                 typed += 1
-                outstanding.append(session.request(uri, line, character, explicit=False))
+                request = session.request(uri, line, character, explicit=False)
+                sent_at[request[1]] = time.perf_counter()
+                request[1].add_done_callback(lambda f: answered_at.setdefault(f, time.perf_counter()))
+                outstanding.append(request)
                 await asyncio.sleep(rng.uniform(0.05, 0.15))
+            pending = outstanding[-1][1]
             await asyncio.sleep(rng.uniform(0.3, 1.2))  # a pause: the generation for it starts
-        # The user stops at the end of the line and reads the suggestion.
-        started = time.perf_counter()
+            pauses += 1
+            pauses_shown += _shows_suggestion(pending)
+        # The user stops at the end of the line and reads the suggestion: from the last keystroke
+        # (when its request was sent) to the answer, whenever that came.
+        last = outstanding[-1][1]
         try:
-            await outstanding[-1][1]
-            settle_latency.append(time.perf_counter() - started)
+            if (await last).items:
+                settle_latency.append(answered_at[last] - sent_at[last])
         except Exception:
             pass
     for _, future in outstanding:
@@ -281,12 +298,69 @@ async def typist(session: Session, lines: list[tuple[str, str, str]], seed: int)
         if running
         else None,
         "end_of_line_latency_s": summary(settle_latency) if settle_latency else None,
+        "lines_ending_with_a_suggestion": len(settle_latency),
+        "pauses": pauses,
+        "pauses_ending_with_a_suggestion": pauses_shown,
+        "goal_end_of_line_p50_s": 0.4,
     }
 
 
-async def main_async(args: argparse.Namespace) -> dict:
-    from hotfix_engine.completion import CompletionEngine
-    from hotfix_engine.models import load_model
+def _shows_suggestion(future: asyncio.Future[Any]) -> bool:
+    """Whether the request answered before the pause ended, with a suggestion."""
+    if not future.done() or future.cancelled() or future.exception() is not None:
+        return False
+    return bool(future.result().items)
+
+
+async def patient_typist(session: Session, lines: list[tuple[str, str, str]]) -> dict:
+    """One character at a time, each answered before the next: keystroke to suggestion, cache reused."""
+    seconds: list[float] = []
+    shown = 0
+    for index, (name, prefix, line_text) in enumerate(lines):
+        uri = f"file:///bench/patient/{index}/{name}"
+        session.open(uri, prefix)
+        line, character = position(prefix, len(prefix))
+        await via_server(session, uri, line, character)  # the prompt is computed once, as on opening
+        for char in line_text[:12]:
+            session.insert(uri, line, character, char)
+            character += 1
+            started = time.perf_counter()
+            _, future = session.request(uri, line, character, explicit=False)
+            result = await future
+            seconds.append(time.perf_counter() - started)
+            shown += bool(result.items)
+    return {
+        "keystroke_to_answer_s": summary(seconds),
+        "keystrokes": len(seconds),
+        "answered_with_suggestion": shown,
+        "goal_p50_s": 0.4,
+        "goal_p95_s": 0.8,
+    }
+
+
+def rss_mb(pid: int) -> float:
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if row.startswith("VmRSS:"):
+            return int(row.split()[1]) / 1024
+    return float("nan")
+
+
+async def first_suggestion(session: Session) -> float:
+    """From now to the first non-empty suggestion on a small file (the server is starting)."""
+    uri = "file:///bench/first.py"
+    source = "import os\n\n\ndef list_files(folder):\n    "
+    session.open(uri, source)
+    line, character = position(source, len(source))
+    started = time.perf_counter()
+    while True:
+        _, future = session.request(uri, line, character, explicit=True)
+        if (await future).items:
+            return time.perf_counter() - started
+        await asyncio.sleep(0.05)
+
+
+async def run_runtime(args: argparse.Namespace, runtime: str) -> dict:
+    from hotfix_engine.runtimes import load_engine
     from hotfix_server.config import CompletionConfig
 
     config = CompletionConfig(
@@ -294,6 +368,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     )
     options = {
         "model": args.model,
+        "runtime": runtime,
         "maxNewTokens": config.max_new_tokens,
         "contextTokens": config.context_tokens,
         "debounceMs": config.debounce_ms,
@@ -306,32 +381,62 @@ async def main_async(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         await session.start(options, data_dir)
         server_ready_s = time.perf_counter() - started
-        print(f"server ready in {server_ready_s:.1f}s", flush=True)
-        engine = CompletionEngine(load_model(args.model))
+        to_first = server_ready_s + await first_suggestion(session)
+        status = await session.status()
+        print(
+            f"{runtime}: server ready in {server_ready_s:.1f}s, first suggestion {to_first:.1f}s", flush=True
+        )
+        engine = load_engine(args.model, runtime)
         try:
             part1 = await overhead(session, engine, prompts, config)
-            print("typist...", flush=True)
+            engine.close()
+            print(f"{runtime}: typist...", flush=True)
             part2 = await typist(session, lines, args.seed)
+            print(f"{runtime}: patient typist...", flush=True)
+            part3 = await patient_typist(session, lines)
+            server_rss = rss_mb(session.client._server.pid)
         finally:
             engine.close()
             await session.close()
+    eol = part2["end_of_line_latency_s"]
     return {
-        "model": args.model,
-        "settings": {
-            "max_new_tokens": config.max_new_tokens,
-            "context_tokens": config.context_tokens,
-            "debounce_ms": config.debounce_ms,
-            "prompts": len(prompts),
-            "quick": args.quick,
-        },
+        "runtime": status["runtime"],
         "server_ready_s": round(server_ready_s, 2),
+        "warm_start_to_first_suggestion_s": round(to_first, 2),
+        "server_rss_mb": round(server_rss, 1),
         "overhead": part1,
         "typist": part2,
+        "keystrokes": part3,
         "goals": {
             "median_overhead_ratio_at_most_1_05": part1["median_ratio"] <= 1.05,
             "stopped_within_one_step_at_least_95pct": (part2["stopped_within_one_step_share"] or 0) >= 0.95,
             "zero_failed_requests": part2["failed_requests"] == 0,
+            "end_of_line_p50_at_most_0_4_s": bool(eol and eol["p50"] <= 0.4),
+            "half_of_pauses_end_with_a_suggestion": part2["pauses_ending_with_a_suggestion"] * 2
+            >= part2["pauses"],
+            "keystroke_p50_at_most_0_4_s": part3["keystroke_to_answer_s"]["p50"] <= 0.4,
+            "keystroke_p95_at_most_0_8_s": part3["keystroke_to_answer_s"]["p95"] <= 0.8,
+            "warm_start_at_most_2_s": to_first <= 2.0,
+            "server_rss_at_most_600_mb": server_rss <= 600,
         },
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    runs = {}
+    for runtime in args.runtimes.split(","):
+        runs[runtime] = await run_runtime(args, runtime)
+    return {
+        "model": args.model,
+        "settings": {
+            "max_new_tokens": args.max_new_tokens,
+            "context_tokens": args.context_tokens,
+            "debounce_ms": args.debounce_ms,
+            "prompts": args.prompts,
+            "lines": args.lines,
+            "quick": args.quick,
+        },
+        "runtimes": runs,
     }
 
 
@@ -340,10 +445,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="embedded:gemma3-270m")
+    parser.add_argument("--runtimes", default="llama.cpp,transformers", help="comma-separated, run in turn")
     parser.add_argument("--prompts", type=int, default=20, help="prompts for the overhead part (default 20)")
     parser.add_argument("--lines", type=int, default=4, help="lines the typist types (default 4)")
     parser.add_argument("--max-new-tokens", type=int, default=16)
-    parser.add_argument("--context-tokens", type=int, default=512)
+    parser.add_argument("--context-tokens", type=int, default=1536, help="the server's default prompt budget")
     parser.add_argument("--debounce-ms", type=int, default=75, help="the server's debounce (its default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="8 prompts and 2 lines: for a busy machine")
@@ -353,19 +459,19 @@ def main() -> None:
         args.prompts, args.lines = min(args.prompts, 8), min(args.lines, 2)
     result = asyncio.run(main_async(args))
     path = write_result(args.out, result)
-    o, t = result["overhead"], result["typist"]
-    print(
-        f"\noverhead: median {o['median_ratio']}x per prompt ({o['added_ms_median']} ms added; "
-        f"server p50 {o['server_s']['p50']}s vs direct {o['direct_s']['p50']}s; identical {o['identical_suggestions']}); "
-        f"same request: {o['same_request_ratio']['p50'] if o['same_request_ratio'] else None}x "
-        f"({o['same_request_added_ms_median']} ms added)"
-    )
-    print(
-        f"typist: {t['requests']} requests, {t['server_generations']['cancelledWhileRunning']} running generations "
-        f"cancelled, {t['stopped_within_one_step_share']} stopped within one step "
-        f"(max {t['max_steps_after_cancel']} steps), {t['failed_requests']} failed"
-    )
-    print(f"goals: {result['goals']}\nwritten to {path}")
+    for runtime, run in result["runtimes"].items():
+        o, t, k = run["overhead"], run["typist"], run["keystrokes"]
+        eol = t["end_of_line_latency_s"] or {}
+        print(
+            f"\n{runtime}: overhead median {o['median_ratio']}x ({o['added_ms_median']} ms added); "
+            f"typist {t['requests']} requests, {t['answered_with_suggestion']} suggestions, "
+            f"{t['pauses_ending_with_a_suggestion']}/{t['pauses']} pauses end with one, end of line p50 "
+            f"{eol.get('p50')}s p95 {eol.get('p95')}s, {t['failed_requests']} failed; keystroke p50 "
+            f"{k['keystroke_to_answer_s']['p50']}s p95 {k['keystroke_to_answer_s']['p95']}s; warm start "
+            f"{run['warm_start_to_first_suggestion_s']}s; RSS {run['server_rss_mb']} MB"
+        )
+        print(f"goals: {run['goals']}")
+    print(f"written to {path}")
 
 
 if __name__ == "__main__":
