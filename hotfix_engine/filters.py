@@ -33,6 +33,37 @@ def drop_rewrite_of_following_lines(text: str, suffix: str) -> str:
     return text
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def stuttering_name(text: str, prefix: str) -> str | None:
+    """A new name in ``text`` that repeats its own words: ``items_by_item_by_item``,
+    ``InvalidRequestResponseResponseError``, ``timeout_seconds_per_request_timeout``.
+
+    Small models fall into this loop, adapters trained on a few pairs more so. A word repeated next to
+    itself, a run of two or more words repeated, or a name that is an existing name plus one of that
+    name's own words again, is kept only if the user's code already has that name.
+    """
+    known = set(_IDENTIFIER.findall(prefix[-4000:]))
+    for name in _IDENTIFIER.findall(text):
+        if name in known:
+            continue
+        words = [w.lower() for w in _WORD.findall(name)]
+        if any(a == b and len(a) > 1 for a, b in zip(words, words[1:], strict=False)):
+            return name
+        for size in (2, 3):
+            for i in range(len(words) - 2 * size + 1):
+                if words[i : i + size] == words[i + size : i + 2 * size]:
+                    return name
+        for other in known:
+            if len(other) > 3 and name.startswith(other) and name != other:
+                extra = [w.lower() for w in _WORD.findall(name[len(other) :])]
+                if extra and set(extra) <= {w.lower() for w in _WORD.findall(other)}:
+                    return name
+    return None
+
+
 def is_degenerate(text: str) -> bool:
     stripped = text.strip()
     if not stripped:
@@ -64,6 +95,6 @@ def clean_suggestion(text: str, prefix: str, suffix: str) -> str | None:
     line_after = suffix.split("\n", 1)[0]
     text = trim_overlap_with_line_after(text, line_after)
     text = drop_rewrite_of_following_lines(text, suffix).rstrip()
-    if is_degenerate(text) or repeats_context(text, prefix, suffix):
+    if is_degenerate(text) or repeats_context(text, prefix, suffix) or stuttering_name(text, prefix):
         return None
     return text

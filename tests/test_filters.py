@@ -45,3 +45,32 @@ def test_good_suggestion_passes_through():
 def test_deep_indentation_is_not_degenerate():
     text = "if item == target:\n            return index"
     assert clean_suggestion(text, "    for item in items:\n        ", "") == text
+
+
+def test_names_that_stutter_are_dropped() -> None:
+    from hotfix_engine.filters import clean_suggestion, stuttering_name
+
+    # Seen from the demo's broken adapter and from the base model typed into real code.
+    assert stuttering_name(
+        "None, items_by_item=None, items_by_item_by_item=None):", "def add_item(item, items="
+    )
+    assert stuttering_name("InvalidRequestResponseResponseError", "class InvalidRequestResponseError:\n")
+    assert stuttering_name(
+        "None, timeout_seconds_per_request_timeout=None):", "def get(url, timeout_seconds_per_request="
+    )
+    assert clean_suggestion("None, items_by_item_by_item=None):", "def add_item(item, items=", "") is None
+
+
+def test_ordinary_names_pass_even_with_repeated_words() -> None:
+    from hotfix_engine.filters import stuttering_name
+
+    assert stuttering_name("None):", "def add_item(item, items=") is None
+    assert stuttering_name("user_id_to_user[name]", "user_id_to_user = {}\nname = 'a'\nx = ") is None
+    assert stuttering_name("str_to_str(value)", "") is None
+    assert (
+        stuttering_name("self.items.append(item)", "class Stack:\n    def push(self, item):\n        ")
+        is None
+    )
+    assert stuttering_name("getattr(obj, name)", "") is None
+    # A name the user's code already has is never judged.
+    assert stuttering_name("data_data.keys()", "data_data = load()\n") is None
