@@ -91,8 +91,9 @@ def common_prefix_length(a: list[int], b: list[int]) -> int:
 class EngineBase:
     """What every runtime shares: one inference thread, the prompt, stop rules, filters, prefill.
 
-    A runtime supplies the tokenizer (``self.tokenizer``), the decoding loop (``_generate``), the
-    adapter swap (``_swap``) and ``_reset_cache``; everything users see is decided here, once.
+    A runtime supplies the tokenizer (``self.tokenizer``), its forward pass (``_forward``), cache
+    trimming (``_reuse``, ``_reset_cache``), end-of-sequence test (``_is_eos``) and adapter swap
+    (``_swap``); the decoding loop and everything users see is decided here, once.
     """
 
     runtime = ""
@@ -124,8 +125,7 @@ class EngineBase:
         A prefill still running stops at its next chunk: what it computed stays cached, and a request
         at the same place goes on from there.
         """
-        if self._prefill_cancel is not None:
-            self._prefill_cancel.set()
+        self._stop_prefill()
         return self._executor.submit(self.complete_now, request, cancel)
 
     def complete(
@@ -139,8 +139,7 @@ class EngineBase:
         Only the newest prefill matters: queueing one cancels the previous, which stops at its next
         chunk and keeps what it computed. Returns the number of prompt tokens now cached.
         """
-        if self._prefill_cancel is not None:
-            self._prefill_cancel.set()
+        self._stop_prefill()
         cancel = self._prefill_cancel = CancelToken()
         return self._executor.submit(self._prefill_now, request, cancel)
 
@@ -149,9 +148,12 @@ class EngineBase:
         return self._executor.submit(self._swap_locked, folder, version)
 
     def close(self) -> None:
+        self._stop_prefill()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _stop_prefill(self) -> None:
         if self._prefill_cancel is not None:
             self._prefill_cancel.set()
-        self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _swap_locked(self, folder: Path | None, version: str | None) -> None:
         with self._lock:
@@ -172,9 +174,7 @@ class EngineBase:
     def _prefill_now(self, request: CompletionRequest, cancel: CancelToken) -> int:
         if cancel.is_set():
             return 0
-        prompt = self._prompt(request)
-        if _healable_text(self.tokenizer, prompt):
-            prompt = prompt[:-1]
+        prompt, _ = self._take_back_healed(self._prompt(request))
         with self._lock:
             try:
                 return self._fill(prompt[:-1], cancel)[0] if len(prompt) > 1 else 0
@@ -228,9 +228,7 @@ class EngineBase:
         rarely saw in training, and it answers with nonsense or nothing.
         """
         started = time.perf_counter()
-        healed = _healable_text(self.tokenizer, prompt)
-        if healed:
-            prompt = prompt[:-1]
+        prompt, healed = self._take_back_healed(prompt)
         reuse, logits = self._fill(prompt, cancel)
         rng = rng_for(request.seed)
         generated: list[int] = []
@@ -252,6 +250,11 @@ class EngineBase:
                 reason = stop
                 break
         return generated, reason, reuse, healed
+
+    def _take_back_healed(self, prompt: list[int]) -> tuple[list[int], str]:
+        """The prompt without its last token when token healing takes it back, and that token's text."""
+        healed = _healable_text(self.tokenizer, prompt)
+        return (prompt[:-1], healed) if healed else (prompt, "")
 
     def _fill(self, prompt: list[int], cancel: threading.Event | None) -> tuple[int, Any]:
         """Make the cache hold ``prompt``: (tokens reused, logits after its last token).
