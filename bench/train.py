@@ -2,7 +2,7 @@
 
 Pairs from ../shared/data/pairs/ (QuixBugs + BugsInPy) are split 80/10/10 with a fixed seed. The
 adapter trains on (up to --pairs of) the training split; buggy and fixed rates are measured on the
-test split before and after with the paper's protocol (DESIGN.md 4: K samples at temperature 1.0,
+test split before and after with the paper's protocol (docs/architecture.md, Contracts: K samples at temperature 1.0,
 top-p 0.95, 64 new tokens), plus the same on a few trained pairs (did it learn at all?), and the
 retention probe (perplexity on held-out standard-library code). Goals (issue 5): 50 pairs in at most
 5 minutes on 2 cores; fixed rate +100 %, buggy rate -50 % against the base; retention within 2 %.

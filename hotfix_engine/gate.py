@@ -1,6 +1,6 @@
 """The quality gate: a new adapter version is published only if it beats the current one.
 
-On held-out pairs, measured with the paper's protocol (DESIGN.md 4: K samples at temperature 1.0,
+On held-out pairs, measured with the paper's protocol (docs/architecture.md, Contracts: K samples at temperature 1.0,
 top-p 0.95, 64 new tokens; prompted where the buggy and fixed lines part, see
 :func:`hotfix_engine.pairs.at_divergence`), the candidate must lower the buggy rate and keep or raise the fixed rate;
 and its perplexity on held-out ordinary code (the retention probe) may rise by at most

@@ -56,7 +56,7 @@ def unlearn_unlikelihood(logits: torch.Tensor, targets: torch.Tensor, mask: torc
 
     Bounded below by 0 and vanishing as p -> 0, so it stops pushing once the buggy token is unlikely.
     Use it only on the tokens that differ from the fix: buggy and fixed lines share most tokens, and
-    unlearning the shared ones fights the learn term (DESIGN.md 4, "Measured before building").
+    unlearning the shared ones fights the learn term (docs/architecture.md, Contracts).
     """
     p = token_logprobs(logits, targets).exp().clamp(max=1.0 - EPS)
     return _masked_mean(-torch.log1p(-p), mask)

@@ -1,6 +1,6 @@
 """Bug-fix pairs: the unit of data that training, evaluation, mining and discovery share.
 
-A pair file is JSON Lines, one object a line, with the fields of :class:`BugFixPair` (DESIGN.md 4).
+A pair file is JSON Lines, one object a line, with the fields of :class:`BugFixPair` (docs/architecture.md, Contracts).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ SPLITS = ("train", "val", "test")
 def split_pairs(
     pairs: Sequence[BugFixPair], seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
 ) -> dict[str, list[BugFixPair]]:
-    """The 80/10/10 split of DESIGN.md 4, deterministic for a seed and independent of file order."""
+    """The 80/10/10 split of docs/architecture.md (Contracts), deterministic for a seed and independent of file order."""
     ordered = sorted(pairs, key=lambda p: p.key)
     random.Random(seed).shuffle(ordered)
     n_train = round(len(ordered) * fractions[0])

@@ -3,7 +3,7 @@
 A pair becomes two token sequences sharing one context (the tail of ``prefix``): context + fixed
 statement, and context + buggy statement. Each target carries a mask of the tokens that differ
 between the two (a token diff), because unlearning the shared tokens fights learning the fix
-(DESIGN.md 4). Retain windows are slices of ordinary code: the user's workspace files and, always
+(docs/architecture.md, Contracts). Retain windows are slices of ordinary code: the user's workspace files and, always
 available, the Python standard library's own sources.
 """
 

@@ -44,8 +44,8 @@ class TrainConfig:
     method: str = "lora"  # LoRA: the paper's choice; small, hot-swappable between requests
     weights: tuple[tuple[str, float], ...] = tuple(objectives.DEFAULT_WEIGHTS.items())  # measured: see there
     learn_tokens: str = "whole"  # the whole fixed line: the model must write all of it, not just the diff
-    unlearn_loss: str = "unlikelihood"  # bounded; gradient ascent runs away (DESIGN.md 6)
-    unlearn_tokens: str = "changed"  # shared tokens fight the learn term (DESIGN.md 4, measured)
+    unlearn_loss: str = "unlikelihood"  # bounded; gradient ascent runs away (docs/architecture.md, Contracts)
+    unlearn_tokens: str = "changed"  # shared tokens fight the learn term (docs/architecture.md, Contracts)
     retain_loss: str = "kl"  # at weight 50 over 32 positions: +0.7 % held-out perplexity (hidden: +3.4 %)
     epochs: int = 3  # the paper's small data converges in a few passes; more memorises the prompt
     lr: float | None = None  # None: DEFAULT_LR for the method

@@ -1,6 +1,6 @@
 """Buggy and fixed rates: how often a model writes a pair's buggy statement, and how often its fix.
 
-The paper's protocol (DESIGN.md 4): prompt with the pair's prefix, sample K completions, and call a
+The paper's protocol (docs/architecture.md, Contracts): prompt with the pair's prefix, sample K completions, and call a
 sample *buggy* if one of its statements is the buggy statement and *fixed* if one is the fixed one,
 with whitespace made irrelevant (:func:`hotfix_engine.pairs.normalize_statement`). Statements are
 compared line by line, not as substrings, so ``n - 1`` does not match inside ``n - 10``; a last line

@@ -44,7 +44,7 @@ def probe_texts(count: int = len(PROBE_MODULES)) -> list[str]:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """What to measure and how; defaults are the paper's protocol (DESIGN.md 4)."""
+    """What to measure and how; defaults are the paper's protocol (docs/architecture.md, Contracts)."""
 
     samples: int = 10
     temperature: float = 1.0

@@ -1,7 +1,7 @@
 """The server's settings: a frozen, defaulted dataclass tree read from the client's camelCase options.
 
 ``initializationOptions`` and ``workspace/didChangeConfiguration`` carry the same flat keys as the
-VS Code settings ``hotfix.*`` (DESIGN.md 4). A change carries the client's whole settings, as VS Code
+VS Code settings ``hotfix.*`` (docs/architecture.md, Contracts). A change carries the client's whole settings, as VS Code
 and Neovim send them: it is read over the initialization options, so a key the user removed (absent
 or null) returns to its initial or default value instead of keeping the old one. Unknown keys are
 ignored, so newer clients work with older servers; a bad value keeps the value in force and is

@@ -1,4 +1,4 @@
-"""The language server: thin LSP handlers over the runtime (DESIGN.md sections 2 and 4).
+"""The language server: thin LSP handlers over the runtime (docs/architecture.md).
 
 Generation never runs on pygls's thread pool (its stdin reader lives there) nor in ``@thread``
 handlers (they cannot be stopped): the async handlers await the engine's own inference thread, and

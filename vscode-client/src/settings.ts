@@ -169,7 +169,7 @@ export function toInitializationOptions(
 
 /**
  * Whether a model spec names a local file or folder rather than `embedded:...` or a Hub id `org/name`
- * (DESIGN.md 3): local specs are absolute, home- or dot-relative, or end in `.gguf`.
+ * (docs/architecture.md, Contracts): local specs are absolute, home- or dot-relative, or end in `.gguf`.
  */
 export function looksLikePath(spec: string): boolean {
   return (
