@@ -28,22 +28,33 @@ def raw_tokens(engine: CompletionEngine, prefix: str, max_new_tokens: int = 12) 
     return tokens
 
 
-def test_completion_reports_model_adapter_and_stop_reason(engine):
-    result = engine.complete(CompletionRequest(prefix=PREFIX, max_new_tokens=16))
-    assert result is None or isinstance(result, Completion)
-    if result is not None:
-        assert result.adapter is None and result.model == engine.loaded.spec
-        assert result.stop_reason in {"statement", "block", "eos", "length"}
-        assert result.text.strip()
+@pytest.fixture(scope="module")
+def printable_engine(printable_model):
+    """The tiny model that always has a visible suggestion: checks on results cannot be skipped."""
+    engine = CompletionEngine(load_model(str(printable_model), device="cpu"))
+    yield engine
+    engine.close()
 
 
-def test_suggestions_never_span_past_the_statement(engine):
+def test_completion_reports_model_adapter_and_stop_reason(printable_engine):
+    result = printable_engine.complete(CompletionRequest(prefix=PREFIX, max_new_tokens=16))
+    assert isinstance(result, Completion)
+    assert result.adapter is None and result.model == printable_engine.loaded.spec
+    assert result.stop_reason in {"statement", "block", "eos", "length", "budget"}
+    assert result.text.strip() and result.tokens > 0 and result.prompt_tokens > 0
+
+
+def test_suggestions_never_span_past_the_statement(printable_engine):
+    # Where the suggestion ends is tested exactly on a scripted model (test_engine_base.py); here the
+    # real loop on a real (tiny) model: a mid-line suggestion never holds a newline.
+    texts = []
     for seed in range(6):
-        result = engine.complete(
+        result = printable_engine.complete(
             CompletionRequest(prefix="x = compute(", max_new_tokens=24, temperature=1.0, seed=seed)
         )
-        if result is not None and result.stop_reason == "statement":
-            assert "\n" not in result.text
+        if result is not None:
+            texts.append(result.text)
+    assert texts and all("\n" not in text for text in texts)
 
 
 def test_bad_request_values_are_config_errors():
@@ -93,7 +104,8 @@ def test_cache_reuse_gives_the_same_tokens_as_a_cold_run(engine, tiny_model_dir)
     assert warm == cold
 
 
-def test_typing_on_reuses_the_cache(engine):
+def test_typing_on_reuses_the_cache(printable_engine):
+    engine = printable_engine
     engine.complete(CompletionRequest(prefix=PREFIX, max_new_tokens=4))
     second = engine.complete_now(CompletionRequest(prefix=PREFIX + "if", max_new_tokens=4))
     prompt_len = len(build_prompt(engine.loaded.tokenizer, PREFIX + "if", "", 1536, None))
@@ -101,7 +113,7 @@ def test_typing_on_reuses_the_cache(engine):
         engine._cache_ids[: prompt_len - 2]
         == build_prompt(engine.loaded.tokenizer, PREFIX + "if", "", 1536, None)[: prompt_len - 2]
     )
-    assert second is None or second.cached_tokens >= prompt_len - 3
+    assert second is not None and second.cached_tokens >= prompt_len - 3
 
 
 def make_lora(loaded, folder, seed=1):
@@ -167,10 +179,13 @@ def test_token_healing_takes_back_a_trailing_space_or_partial_word(tiny_loaded):
     assert kept and all(tok.decode([i]).startswith(" ") for i in kept)
 
 
-def test_healed_text_is_not_repeated_in_the_suggestion(engine):
-    for seed in range(4):
-        result = engine.complete(
+def test_healed_text_is_not_repeated_in_the_suggestion(printable_engine):
+    results = [
+        printable_engine.complete(
             CompletionRequest(prefix="x = foo ", max_new_tokens=8, temperature=1.0, seed=seed)
         )
-        # The healed space is already in the document: a suggestion never starts by typing it again.
-        assert result is None or not result.text.startswith(" ")
+        for seed in range(4)
+    ]
+    shown = [result.text for result in results if result is not None]
+    # The healed space is already in the document: a suggestion never starts by typing it again.
+    assert shown and not any(text.startswith(" ") for text in shown)
