@@ -83,3 +83,15 @@ async def test_tcp_transport(tmp_path: Path) -> None:
         if server.returncode is None:
             server.kill()
         await client.stop()
+
+
+def test_tcp_listens_on_loopback_unless_remote_is_allowed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_address("[::1]:2087") == ("::1", 2087)
+    assert parse_address("localhost:2087") == ("localhost", 2087)
+    assert parse_address("127.0.0.2:2087") == ("127.0.0.2", 2087)
+    for remote in ("0.0.0.0:2087", "[::]:2087", "192.168.1.5:2087", "example.com:2087"):
+        with pytest.raises(ConfigError, match="no authentication"):
+            parse_address(remote)
+    assert parse_address("0.0.0.0:2087", allow_remote=True) == ("0.0.0.0", 2087)
+    assert main(["serve", "--tcp", "0.0.0.0:2087"]) == 1
+    assert "SSH tunnel" in capsys.readouterr().err

@@ -22,7 +22,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     transport = p.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
-    transport.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP socket for one client")
+    transport.add_argument(
+        "--tcp",
+        metavar="HOST:PORT",
+        help="listen on a TCP socket for one client (loopback only, e.g. [::1]:2087)",
+    )
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="let --tcp listen on an address other machines can reach; LSP has no authentication",
+    )
     add_runtime_option(p)
     p.set_defaults(func=run)
 
@@ -36,16 +45,41 @@ def add_runtime_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_address(text: str) -> tuple[str, int]:
+def parse_address(text: str, allow_remote: bool = False) -> tuple[str, int]:
+    """``HOST:PORT`` (``[IPv6]:PORT`` too; no host: 127.0.0.1), refused off loopback unless allowed.
+
+    Anyone who can connect can read the code the editor sends and run the server's commands: a
+    remote editor should reach a loopback port through an SSH tunnel instead.
+    """
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"--tcp takes HOST:PORT, e.g. 127.0.0.1:2087, not {text!r}")
-    return host or "127.0.0.1", int(port)
+        raise ConfigError(f"--tcp takes HOST:PORT, e.g. 127.0.0.1:2087 or [::1]:2087, not {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    host = host or "127.0.0.1"
+    if not allow_remote and not _is_loopback(host):
+        raise ConfigError(
+            f"--tcp {host} can be reached from other machines, and the language server has no "
+            "authentication: anyone who connects reads your code and runs its commands. Listen on "
+            "127.0.0.1 and use an SSH tunnel (ssh -L 2087:127.0.0.1:2087 host), or pass --allow-remote"
+        )
+    return host, int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost: it may resolve anywhere
 
 
 def run(args: argparse.Namespace) -> int:
     from hotfix_server.config import ServerConfig
     from hotfix_server.main import serve
 
-    tcp = parse_address(args.tcp) if args.tcp else None
+    tcp = parse_address(args.tcp, args.allow_remote) if args.tcp else None
     return serve(ServerConfig(model=args.model, data_dir=args.data_dir, runtime=args.runtime), tcp)
