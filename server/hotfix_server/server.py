@@ -295,8 +295,15 @@ class HotfixServer(LanguageServer):
         backend.engine.prefill(self._request(document, offset))
 
     def _request(self, document: Any, offset: int) -> CompletionRequest:
-        """The engine's request at ``offset``, with the other open documents of its language as context."""
-        others = translate.context_files(document, self.workspace.text_documents.values())
+        """The engine's request at ``offset``, with the other open documents of its language as context
+        when the model reads them (repository tokens); for other models they are not gathered at all."""
+        backend = self.runtime.backend
+        fim = backend.engine.loaded.fim if backend is not None else None
+        others = (
+            translate.context_files(document, self.workspace.text_documents.values())
+            if fim is not None and fim.file_sep is not None
+            else ()
+        )
         return translate.completion_request(
             document.source,
             offset,
