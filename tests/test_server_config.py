@@ -140,3 +140,22 @@ def test_command_line_defaults_survive_initialization_options(tmp_path) -> None:
     assert (config.model, config.data_dir, config.record) == ("/models/from-cli", str(tmp_path), "all")
     # A later change of settings without a model keeps the command line's, too.
     assert server._configure({"maxNewTokens": 9}).model == "/models/from-cli"
+
+
+def test_every_server_setting_is_a_vscode_setting_and_back() -> None:
+    """The VS Code settings are the server's keys (README): a key on one side only is a setting users
+    cannot reach, or one the server ignores."""
+    import json
+    from pathlib import Path
+
+    manifest = json.loads((Path(__file__).parent.parent / "vscode-client" / "package.json").read_text())
+    properties = manifest["contributes"]["configuration"]["properties"]
+    client_only = {
+        "enabledLanguages",
+        "completionItems",
+        "server.command",
+        "server.pythonPath",
+        "trace.server",
+    }
+    vscode = {key.removeprefix("hotfix.") for key in properties} - client_only
+    assert vscode == set(wire_keys())

@@ -22,6 +22,9 @@ export interface HotfixSettings {
   readonly temperature: number | undefined;
   readonly contextTokens: number | undefined;
   readonly debounceMs: number | undefined;
+  readonly predictBudgetMs: number | undefined;
+  readonly suggestionExpirySeconds: number | undefined;
+  readonly editWindowSeconds: number | undefined;
   readonly enabledLanguages: readonly string[];
   readonly completionItems: CompletionItemMode;
   readonly serverCommand: readonly string[];
@@ -39,6 +42,9 @@ export interface InitializationOptions {
   temperature?: number;
   contextTokens?: number;
   debounceMs?: number;
+  predictBudgetMs?: number;
+  suggestionExpirySeconds?: number;
+  editWindowSeconds?: number;
 }
 
 /** Reads one setting below `hotfix.`; returns undefined when unset. */
@@ -66,6 +72,9 @@ export const RESTART_KEYS = [
   'temperature',
   'contextTokens',
   'debounceMs',
+  'predictBudgetMs',
+  'suggestionExpirySeconds',
+  'editWindowSeconds',
   'enabledLanguages',
   'server.command',
   'server.pythonPath',
@@ -144,6 +153,9 @@ export function readSettings(get: SettingGetter): ReadResult {
     temperature: num('temperature', 0, 5, false),
     contextTokens: num('contextTokens', 16, 1_000_000, true),
     debounceMs: num('debounceMs', 0, 10_000, true),
+    predictBudgetMs: num('predictBudgetMs', 0, 600_000, true),
+    suggestionExpirySeconds: num('suggestionExpirySeconds', 0.1, 86_400, false),
+    editWindowSeconds: num('editWindowSeconds', 0.1, 86_400, false),
     enabledLanguages: strings('enabledLanguages', ['python']),
     completionItems: choice('completionItems', COMPLETION_ITEM_MODES, 'invoke'),
     serverCommand: strings('server.command', []),
@@ -164,6 +176,9 @@ export function toInitializationOptions(
   if (s.temperature !== undefined) opts.temperature = s.temperature;
   if (s.contextTokens !== undefined) opts.contextTokens = s.contextTokens;
   if (s.debounceMs !== undefined) opts.debounceMs = s.debounceMs;
+  if (s.predictBudgetMs !== undefined) opts.predictBudgetMs = s.predictBudgetMs;
+  if (s.suggestionExpirySeconds !== undefined) opts.suggestionExpirySeconds = s.suggestionExpirySeconds;
+  if (s.editWindowSeconds !== undefined) opts.editWindowSeconds = s.editWindowSeconds;
   return opts;
 }
 

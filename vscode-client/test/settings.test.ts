@@ -32,6 +32,9 @@ test('every server option is passed through in camelCase', () => {
       temperature: 0.4,
       contextTokens: 512,
       debounceMs: 80,
+      predictBudgetMs: 300,
+      suggestionExpirySeconds: 12.5,
+      editWindowSeconds: 90,
     }),
   );
   assert.deepEqual(toInitializationOptions(settings, vars), {
@@ -44,6 +47,9 @@ test('every server option is passed through in camelCase', () => {
     temperature: 0.4,
     contextTokens: 512,
     debounceMs: 80,
+    predictBudgetMs: 300,
+    suggestionExpirySeconds: 12.5,
+    editWindowSeconds: 90,
   });
 });
 
