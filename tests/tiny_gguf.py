@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tiny_model import build_tokenizer, silence_unprintable
+from tiny_model import build_model, build_tokenizer, silence_unprintable
 
 FIM_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_sep|>", "<|repo_name|>")
 NORMAL, CONTROL = 1, 3  # llama.cpp's token types
@@ -45,39 +45,6 @@ def _permute_qk(weight: Any, n_head: int) -> Any:
     return (
         weight.reshape(n_head, 2, rows // n_head // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
     )
-
-
-def build_hf_model(
-    vocab_size: int, seed: int, layers: int, hidden: int, arch: str, special: dict[str, int]
-) -> Any:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
-
-    config_class, model_class = {
-        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
-        "llama": (LlamaConfig, LlamaForCausalLM),
-    }[arch]
-    torch.manual_seed(seed)
-    config = config_class(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        intermediate_size=hidden * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=False,
-        **special,
-    )
-    model = model_class(config)
-    with torch.no_grad():
-        model.lm_head.weight.mul_(40.0)  # decisive greedy decoding, as in tiny_model.build_model
-        # Biases start at zero; random ones make sure they are written and read where they belong.
-        for name, parameter in model.named_parameters():
-            if name.endswith(".bias"):
-                parameter.normal_(0.0, 0.02)
-    model.eval()
-    return model
 
 
 def save_tiny_gguf(
@@ -103,12 +70,7 @@ def save_tiny_gguf(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tokenizer = _tokenizer(fim)
-    special = {
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    model = build_hf_model(len(tokenizer), seed, layers, hidden, arch, special)
+    model = build_model(tokenizer, seed, layers, hidden, arch)
     config = model.config
     if printable:
         silence_unprintable(model, tokenizer)

@@ -78,11 +78,16 @@ def build_tokenizer(vocab_size: int = 400):
     )
 
 
-def build_model(tokenizer, seed: int = 0, layers: int = 2, hidden: int = 64):
-    from transformers import LlamaConfig, LlamaForCausalLM
+def build_model(tokenizer, seed: int = 0, layers: int = 2, hidden: int = 64, arch: str = "llama"):
+    """A tiny random Llama (or Qwen2, the architecture ``tiny_gguf`` writes) for ``tokenizer``."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
+    config_class, model_class = {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+    }[arch]
     torch.manual_seed(seed)
-    config = LlamaConfig(
+    config = config_class(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
         intermediate_size=hidden * 2,
@@ -95,11 +100,15 @@ def build_model(tokenizer, seed: int = 0, layers: int = 2, hidden: int = 64):
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
     )
-    model = LlamaForCausalLM(config)
+    model = model_class(config)
     # Random weights give near-uniform logits; a larger output scale makes greedy decoding
     # decisive and sampling varied, like a real model, so stop rules and filters get exercised.
     with torch.no_grad():
         model.lm_head.weight.mul_(40.0)
+        # Biases (Qwen2's attention) start at zero; random ones show they are written and read right.
+        for name, parameter in model.named_parameters():
+            if name.endswith(".bias"):
+                parameter.normal_(0.0, 0.02)
     model.eval()
     return model
 
