@@ -10,6 +10,7 @@ module supplies the forward pass, the cache trimming and the adapter swap.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -192,16 +193,13 @@ class LlamaCppEngine(EngineBase):
 
     def close(self) -> None:
         super().close()
-        if self._adapter is not None:
-            self._lib.llama_set_adapters_lora(self.llm._ctx.ctx, None, 0, None)
-            self._lib.llama_adapter_lora_free(self._adapter)
-            self._adapter = None
+        self._detach_adapter()
 
     def _prompt(self, request: CompletionRequest) -> list[int]:
         # The prompt and the suggestion must both fit the context.
         room = CONTEXT_TOKENS - request.max_new_tokens - 8
         if request.context_tokens > room:
-            request = _with_budget(request, max(16, room))
+            request = dataclasses.replace(request, context_tokens=max(16, room))
         return super()._prompt(request)
 
     def _reuse(self, prompt: list[int]) -> int:
@@ -231,8 +229,7 @@ class LlamaCppEngine(EngineBase):
     def _swap(self, folder: Path | None, version: str | None) -> None:
         lib, ctx = self._lib, self.llm._ctx.ctx
         if folder is None or version is None:
-            lib.llama_set_adapters_lora(ctx, None, 0, None)
-            self._free_adapter()
+            self._detach_adapter()
             self._version = None
             return
         gguf = gguf_lora_for(Path(folder), self.loaded.path, version)
@@ -251,6 +248,12 @@ class LlamaCppEngine(EngineBase):
         self._version = version
         log.info("adapter %s active in llama.cpp (from %s)", version, gguf)
 
+    def _detach_adapter(self) -> None:
+        """Run the base model again and free the adapter's weights."""
+        if self._adapter is not None:
+            self._lib.llama_set_adapters_lora(self.llm._ctx.ctx, None, 0, None)
+            self._free_adapter()
+
     def _free_adapter(self) -> None:
         if self._adapter is not None:
             self._lib.llama_adapter_lora_free(self._adapter)
@@ -262,8 +265,7 @@ def gguf_lora_for(folder: Path, base_gguf: Path, version: str) -> Path:
     from hotfix_engine.adapters_slot import check_adapter_folder
     from hotfix_engine.gguf_lora import ensure_gguf_lora
 
-    config = check_adapter_folder(folder)
-    kind = str(config.get("peft_type", "")).upper()
+    kind = peft_type(check_adapter_folder(folder))
     if kind != "LORA":
         raise AdapterError(
             f"adapter {version} is {kind or 'not LoRA'}; llama.cpp serves LoRA adapters only: "
@@ -280,10 +282,8 @@ def adapter_method(folder: Path) -> str | None:
         return None
     if not isinstance(config, dict):
         return None
-    return str(config.get("peft_type", "")).upper() or None
+    return peft_type(config) or None
 
 
-def _with_budget(request: CompletionRequest, budget: int) -> CompletionRequest:
-    from dataclasses import replace
-
-    return replace(request, context_tokens=budget)
+def peft_type(config: dict[str, Any]) -> str:
+    return str(config.get("peft_type", "")).upper()
