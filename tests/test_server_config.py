@@ -159,3 +159,27 @@ def test_every_server_setting_is_a_vscode_setting_and_back() -> None:
     }
     vscode = {key.removeprefix("hotfix.") for key in properties} - client_only
     assert vscode == set(wire_keys())
+
+
+def test_a_pause_prefills_the_prompt_after_the_last_edit() -> None:
+    """The prefill after a pause computes the prompt that ends where the last edit ended."""
+    from types import SimpleNamespace
+
+    from lsprotocol import types
+    from pygls.workspace import TextDocument
+
+    from hotfix_server.server import create_server
+
+    server = create_server()
+    document = TextDocument("file:///w/a.py", "def f(x):\n    return x\n", language_id="python")
+    server._document = lambda uri: document  # type: ignore[method-assign]
+    asked: list = []
+    engine = SimpleNamespace(prefill=asked.append, loaded=SimpleNamespace(fim=None))
+
+    server._prefill(document.uri, (types.Position(1, 11), 1))  # the model is not ready: kept for later
+    assert asked == [] and server._prefill_waiting == (document.uri, (types.Position(1, 11), 1))
+    server.runtime.backend = SimpleNamespace(engine=engine)  # type: ignore[assignment]
+    server._prefill(*server._prefill_waiting)
+    server._prefill(document.uri, None)  # on opening: the end of the file
+    server._prefill(document.uri, (types.Position(9, 0), 1))  # past the end: nothing to compute
+    assert [request.prefix for request in asked] == ["def f(x):\n    return x", document.source]

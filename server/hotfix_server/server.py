@@ -87,7 +87,8 @@ class HotfixServer(LanguageServer):
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._prefill_timer: asyncio.TimerHandle | None = None
-        self._prefill_waiting: tuple[str, int | None] | None = None  # asked for before the model was ready
+        # A prefill asked for before the model was ready: (uri, edit), as _prefill takes them.
+        self._prefill_waiting: tuple[str, tuple[types.Position, int] | None] | None = None
 
     # Lifecycle --------------------------------------------------------------------------------
 
@@ -269,30 +270,35 @@ class HotfixServer(LanguageServer):
             self.runtime.record(self.runtime.tracker.changed(unquote(document.uri), document.source))
             change = params.content_changes[-1] if params.content_changes else None
             if isinstance(change, types.TextDocumentContentChangePartial):
-                start = translate.offset_at(document, change.range.start)
-                if start is not None:
-                    self._schedule_prefill(document.uri, start + len(change.text), PREFILL_PAUSE_S)
+                # Only the last edit before a pause matters: its offset is found when the timer fires.
+                edit = (change.range.start, len(change.text))
+                self._schedule_prefill(document.uri, edit, PREFILL_PAUSE_S)
 
-    def _schedule_prefill(self, uri: str, offset: int | None, delay_s: float) -> None:
-        """Compute the prompt at ``offset`` (None: the end) once typing has paused for ``delay_s``."""
+    def _schedule_prefill(self, uri: str, edit: tuple[types.Position, int] | None, delay_s: float) -> None:
+        """Compute the prompt after ``edit`` (where it starts, what it inserted; None: the document's
+        end) once typing has paused for ``delay_s``."""
         if self._prefill_timer is not None:
             self._prefill_timer.cancel()
         if self._loop is None:
             return
-        self._prefill_timer = self._loop.call_later(delay_s, self._prefill, uri, offset)
+        self._prefill_timer = self._loop.call_later(delay_s, self._prefill, uri, edit)
 
-    def _prefill(self, uri: str, offset: int | None) -> None:
+    def _prefill(self, uri: str, edit: tuple[types.Position, int] | None) -> None:
         self._prefill_timer = None
         document = self._document(uri)
         backend = self.runtime.backend
         if backend is None:
-            self._prefill_waiting = (uri, offset)
+            self._prefill_waiting = (uri, edit)
             return
         if document is None or self.scheduler.busy(unquote(uri)):
             return  # a request in flight computes the same prompt itself
         source = document.source
-        offset = len(source) if offset is None else min(offset, len(source))
-        backend.engine.prefill(self._request(document, offset))
+        offset: int | None = len(source)
+        if edit is not None:
+            start = translate.offset_at(document, edit[0])
+            offset = None if start is None else min(start + edit[1], len(source))
+        if offset is not None:
+            backend.engine.prefill(self._request(document, offset))
 
     def _request(self, document: Any, offset: int) -> CompletionRequest:
         """The engine's request at ``offset``, with the other open documents of its language as context
