@@ -27,7 +27,8 @@ from hotfix_engine.errors import Cancelled, ConfigError
 from hotfix_engine.filters import clean_suggestion
 from hotfix_engine.models import LoadedModel
 from hotfix_engine.picking import only_tokens_starting_with, pick_token, rng_for
-from hotfix_engine.prompts import build_prompt
+from hotfix_engine.prompts import build_prompt, healable_text
+from hotfix_engine.steering import Steer, Steering, is_banned
 from hotfix_engine.stopping import CancelToken, StopRule
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class CompletionRequest:
     # on whole repositories see them before the file (prompts.repo_tokens); others ignore them.
     path: str = ""
     context_files: tuple[tuple[str, str], ...] = ()
+    # Online hotfixing (steering.py): statements rejected here, and the user's fixes to prefer.
+    steer: Steer = Steer()
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_new_tokens <= 1024:
@@ -233,14 +236,30 @@ class EngineBase:
         rng = rng_for(request.seed)
         generated: list[int] = []
         reason = "length"
+        steering = (
+            Steering(request.steer, healed, self._text, self._is_eos, self._first_token)
+            if request.steer
+            else None
+        )
         for step in range(request.max_new_tokens):
             if step:
                 _check(cancel)
                 logits = self._forward([generated[-1]])
                 _count_step(cancel)
-            if step == 0 and healed:
+            if len(generated) == 0 and healed:
                 logits = only_tokens_starting_with(logits, healed, self._token_text, self._first_token)
-            token = pick_token(logits, request.temperature, request.top_p, rng)
+            if steering is not None:
+                token, position = steering.pick(
+                    logits,
+                    generated,
+                    lambda row: pick_token(row, request.temperature, request.top_p, rng),
+                    last=step == request.max_new_tokens - 1,
+                )
+                if position < len(generated):  # steered back to an earlier step: drop what followed
+                    del generated[position:]
+                    self._reuse(prompt + generated + [token])
+            else:
+                token = pick_token(logits, request.temperature, request.top_p, rng)
             if self._is_eos(token):
                 reason = "eos"
                 break
@@ -253,7 +272,7 @@ class EngineBase:
 
     def _take_back_healed(self, prompt: list[int]) -> tuple[list[int], str]:
         """The prompt without its last token when token healing takes it back, and that token's text."""
-        healed = _healable_text(self.tokenizer, prompt)
+        healed = healable_text(self.tokenizer, prompt)
         return (prompt[:-1], healed) if healed else (prompt, "")
 
     def _fill(self, prompt: list[int], cancel: threading.Event | None) -> tuple[int, Any]:
@@ -318,6 +337,8 @@ def finish_suggestion(
     elif reason in ("length", "budget") and "\n" in text.strip("\n"):
         text = text[: text.rstrip("\n").rfind("\n")]  # keep whole lines of an unfinished block
     text = text.rstrip("\ufffd")
+    if is_banned(text, request.steer.banned, ended=True):
+        return None, "suppressed"  # the loop could not steer around it (a length or budget end)
     return clean_suggestion(text, request.prefix, request.suffix), decision.reason if decision else reason
 
 
@@ -455,19 +476,6 @@ def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         steps = cancel.steps_after_cancel if isinstance(cancel, CancelToken) else 0
         raise Cancelled("generation cancelled", steps_after_cancel=steps)
-
-
-def _healable_text(tokenizer: Any, prompt: list[int]) -> str:
-    """The text of the prompt's last token when healing it helps: a partial word or a trailing space.
-
-    Indentation and newlines are left alone: models see them as whole tokens all the time.
-    """
-    if len(prompt) < 2 or prompt[-1] in tokenizer.all_special_ids:
-        return ""
-    text = tokenizer.decode(prompt[-1:])
-    if not text or "\n" in text or (text.isspace() and len(text) > 1):
-        return ""
-    return text
 
 
 def _eos_ids(loaded: LoadedModel) -> set[int]:

@@ -1,4 +1,6 @@
-r"""Prompts cut to a token budget, with fill-in-the-middle where the model was trained for it.
+r"""The one way a prompt is built: cut to a token budget, fill-in-the-middle where the model was
+trained for it, and token healing. Serving, training examples, the gate and ``hotfix eval`` all call
+:func:`prompt_for`, so what the gate measures is what users are shown.
 
 Only the end of a long prefix matters to the next line, so the prefix is cut by characters first
 (cheap on a document of several MB), at a line start so the model never sees half a line first.
@@ -11,6 +13,7 @@ Infilling"): ``<|repo_name|>name\n<|file_sep|>path\ntext\n ... <|file_sep|>path\
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from typing import Any
 
 from hotfix_engine.models import FimTokens
@@ -92,6 +95,49 @@ def build_prompt(
     return (
         bos + head + [vocab(fim.prefix)] + prefix_ids + [vocab(fim.suffix)] + suffix_ids + [vocab(fim.middle)]
     )
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the model reads, and the text its first token must start with (token healing)."""
+
+    ids: list[int]
+    healed: str = ""
+
+
+def prompt_for(
+    tokenizer: Any,
+    prefix: str,
+    suffix: str = "",
+    *,
+    budget: int,
+    fim: FimTokens | None = None,
+    path: str = "",
+    context_files: tuple[tuple[str, str], ...] = (),
+) -> Prompt:
+    """The prompt for a completion at the end of ``prefix``: :func:`build_prompt`, then healing.
+
+    Token healing: the prompt's last token is taken back when it is a partial word or a trailing
+    space, and the completion must start with its text. A prefix ending in ``return `` otherwise
+    leaves the model a lone space token it rarely saw in training. A learner or a scorer reads
+    ``ids`` and then ``healed + completion`` as the model would write it.
+    """
+    ids = build_prompt(tokenizer, prefix, suffix, budget, fim, path, context_files)
+    healed = healable_text(tokenizer, ids)
+    return Prompt(ids[:-1], healed) if healed else Prompt(ids)
+
+
+def healable_text(tokenizer: Any, ids: list[int]) -> str:
+    """The text of the prompt's last token when healing it helps: a partial word or a trailing space.
+
+    Indentation and newlines are left alone: models see them as whole tokens all the time.
+    """
+    if len(ids) < 2 or ids[-1] in tokenizer.all_special_ids:
+        return ""
+    text = str(tokenizer.decode(ids[-1:]))
+    if not text or "\n" in text or (text.isspace() and len(text) > 1):
+        return ""
+    return text
 
 
 def repo_tokens(

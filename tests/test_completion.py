@@ -165,12 +165,12 @@ def test_corrupt_adapter_keeps_the_previous_one(engine, tmp_path):
 def test_token_healing_takes_back_a_trailing_space_or_partial_word(tiny_loaded):
     import numpy as np
 
-    from hotfix_engine.completion import _healable_text
     from hotfix_engine.picking import only_tokens_starting_with
+    from hotfix_engine.prompts import healable_text
 
     tok = tiny_loaded.tokenizer
-    assert _healable_text(tok, tok("    return value ", add_special_tokens=False).input_ids) == " "
-    assert _healable_text(tok, tok("def add(a, b):\n", add_special_tokens=False).input_ids) == ""
+    assert healable_text(tok, tok("    return value ", add_special_tokens=False).input_ids) == " "
+    assert healable_text(tok, tok("def add(a, b):\n", add_special_tokens=False).input_ids) == ""
     logits = np.random.default_rng(0).standard_normal(len(tok)).astype(np.float32)
     masked = only_tokens_starting_with(
         logits, " ", lambda i: tok.decode([i]), lambda t: tok(t, add_special_tokens=False).input_ids[0]
