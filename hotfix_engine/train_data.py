@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from hotfix_engine.errors import DataError
+from hotfix_engine.models import FimTokens
 from hotfix_engine.pairs import BugFixPair, normalize_statement
+from hotfix_engine.prompts import prompt_for
 
 log = logging.getLogger(__name__)
 
@@ -68,34 +70,25 @@ def statement(line: str) -> str:
     return line.rstrip() + "\n"
 
 
-def _leading_specials(tokenizer: Any) -> list[int]:
-    """The BOS the model expects at a prompt's start (Gemma needs it; GPT-2 style models add none)."""
-    with_specials = tokenizer("a", add_special_tokens=True)["input_ids"]
-    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
-    return (
-        list(with_specials[: len(with_specials) - len(plain)])
-        if with_specials[-len(plain) :] == plain
-        else []
-    )
-
-
 def tokenize_target(
-    tokenizer: Any, prefix: str, target: str, *, max_context: int, max_target: int, lead: Sequence[int] = ()
+    tokenizer: Any,
+    prefix: str,
+    target: str,
+    *,
+    max_context: int,
+    max_target: int,
+    suffix: str = "",
+    fim: FimTokens | None = None,
 ) -> tuple[list[int], list[int]]:
-    """Context and target ids of ``prefix + target``, tokenised together as the model would see them.
+    """The prompt served for a completion at the end of ``prefix``, and ``target`` as written after it.
 
-    Tokenising the two halves apart would split a merge across the boundary; instead the target is
-    whatever follows the longest common start of the joint and the prefix-only token lists.
+    Built by :func:`hotfix_engine.prompts.prompt_for`, the one prompt function (same budget rules,
+    same FIM form, same token healing as serving): when healing takes the prompt's last token back,
+    the target starts with its text, exactly as the model writes it when serving.
     """
-    full = tokenizer(prefix + target, add_special_tokens=False)["input_ids"]
-    ctx = tokenizer(prefix, add_special_tokens=False)["input_ids"]
-    common = 0
-    for a, b in zip(full, ctx, strict=False):
-        if a != b:
-            break
-        common += 1
-    context = list(lead) + full[:common][max(0, common - max_context) :]
-    return context, full[common:][:max_target]
+    prompt = prompt_for(tokenizer, prefix, suffix, budget=max_context, fim=fim)
+    ids = list(tokenizer(prompt.healed + target, add_special_tokens=False).input_ids)
+    return list(prompt.ids), ids[:max_target]
 
 
 def changed_mask(this: Sequence[int], other: Sequence[int]) -> list[bool]:
@@ -121,7 +114,7 @@ def pair_example(
     *,
     max_context: int = 128,
     max_target: int = 48,
-    lead: Sequence[int] = (),
+    fim: FimTokens | None = None,
 ) -> Example:
     """Tokenise one pair; a side whose statement is empty (a deleted or added line) is left out."""
     if normalize_statement(pair.buggy) == normalize_statement(pair.fixed):
@@ -135,7 +128,8 @@ def pair_example(
                 statement(line),
                 max_context=max_context,
                 max_target=max_target,
-                lead=lead,
+                suffix=pair.suffix,
+                fim=fim,
             )
             if line.strip()
             else None
@@ -155,14 +149,21 @@ def pair_example(
 
 
 def unlearn_example(
-    tokenizer: Any, key: str, prefix: str, text: str, *, max_context: int = 128, max_target: int = 48, lead=()
+    tokenizer: Any,
+    key: str,
+    prefix: str,
+    text: str,
+    *,
+    max_context: int = 128,
+    max_target: int = 48,
+    fim: FimTokens | None = None,
 ) -> Example:
     """A rejected suggestion with no known fix: unlearn its first statement, every token of it."""
     first = next((line for line in text.splitlines() if line.strip()), "")
     if not first:
         raise DataError("empty rejected suggestion")
     context, target = tokenize_target(
-        tokenizer, prefix, statement(first), max_context=max_context, max_target=max_target, lead=lead
+        tokenizer, prefix, statement(first), max_context=max_context, max_target=max_target, fim=fim
     )
     return Example(key, None, TokenSpan(tuple(context + target), len(context), (True,) * len(target)))
 
@@ -185,14 +186,14 @@ def build_examples(
     *,
     max_context: int = 128,
     max_target: int = 48,
+    fim: FimTokens | None = None,
 ) -> list[Example]:
     """Tokenise pairs and unlearn-only texts (key, prefix, text); all failures are reported together."""
-    lead = _leading_specials(tokenizer)
     examples: list[Example] = []
     failures: list[str] = []
     for pair in pairs:
         try:
-            example = pair_example(tokenizer, pair, max_context=max_context, max_target=max_target, lead=lead)
+            example = pair_example(tokenizer, pair, max_context=max_context, max_target=max_target, fim=fim)
             _check_tokens(tokenizer, example)
             examples.append(example)
         except DataError as exc:
@@ -202,7 +203,7 @@ def build_examples(
     for key, prefix, text in unlearn_only:
         try:
             example = unlearn_example(
-                tokenizer, key, prefix, text, max_context=max_context, max_target=max_target, lead=lead
+                tokenizer, key, prefix, text, max_context=max_context, max_target=max_target, fim=fim
             )
             _check_tokens(tokenizer, example)
             examples.append(example)
@@ -303,11 +304,14 @@ def build_training_data(
     max_target: int = 48,
     seed: int = 0,
     record_ids: Sequence[str] = (),
+    fim: FimTokens | None = None,
 ) -> TrainingData:
     """Tokenise everything a run needs; retain windows come from the workspace first, then the stdlib."""
     if not pairs and not unlearn_only:
         raise DataError("no training data: give pair files or collect feedback first")
-    examples = build_examples(tokenizer, pairs, unlearn_only, max_context=max_context, max_target=max_target)
+    examples = build_examples(
+        tokenizer, pairs, unlearn_only, max_context=max_context, max_target=max_target, fim=fim
+    )
     retain: list[tuple[int, ...]] = []
     for text in retain_texts:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]

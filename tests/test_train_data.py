@@ -10,6 +10,7 @@ from tiny_model import build_tokenizer
 from hotfix_engine import train_data as td
 from hotfix_engine.errors import DataError
 from hotfix_engine.pairs import BugFixPair
+from hotfix_engine.prompts import prompt_for
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +49,21 @@ def test_pair_example_shares_the_context_and_masks_the_diff(tok):
     assert "return" not in changed_fixed + changed_buggy
 
 
-def test_targets_are_cut_from_a_joint_tokenisation(tok):
-    """A prefix ending mid-token must not split a merge: the target is what follows the common ids."""
+def test_examples_are_prompted_as_suggestions_are_served(tok):
+    """The context is the serving prompt (prompts.prompt_for); a healed token starts the target."""
     context, target = td.tokenize_target(tok, "x = fo", "o(1)\n", max_context=100, max_target=100)
-    assert tok.decode(context + target) == "x = foo(1)\n"
-    assert context + target == tok("x = foo(1)\n", add_special_tokens=False)["input_ids"]
+    served = prompt_for(tok, "x = fo", budget=100)
+    assert context == served.ids and served.healed and "x = fo".endswith(served.healed)
+    assert tok.decode(target) == served.healed + "o(1)\n"
+    assert tok.decode(context + target, skip_special_tokens=True) == "x = foo(1)\n"
 
 
-def test_context_is_truncated_from_the_left_and_targets_from_the_right(tok):
+def test_context_is_cut_at_a_line_start_and_targets_from_the_right(tok):
     prefix = "".join(f"value_{i} = {i}\n" for i in range(50))
-    context, target = td.tokenize_target(tok, prefix, "total = 1\n", max_context=10, max_target=3)
-    assert len(context) == 10 and len(target) == 3
-    assert tok.decode(context).endswith("_49 = 49\n")
+    context, target = td.tokenize_target(tok, prefix, "total = 1\n", max_context=24, max_target=3)
+    assert len(context) <= 25 and len(target) == 3  # 24 and the BOS
+    text = tok.decode(context, skip_special_tokens=True)
+    assert text.endswith("_49 = 49\n") and text.startswith("value_")
 
 
 def test_empty_side_is_left_out_and_identical_sides_are_an_error(tok):
@@ -76,9 +80,22 @@ class CharTokenizer:
     unk_token_id = 0
     pad_token_id = 1
     eos_token_id = 1
+    bos_token_id = None
+    all_special_ids = [0, 1]
 
     def __call__(self, text, add_special_tokens=True):
-        return {"input_ids": [ord(c) if ord(c) < 128 else self.unk_token_id for c in text]}
+        ids = [ord(c) if ord(c) < 128 else self.unk_token_id for c in text]
+        return _Encoding(input_ids=ids)
+
+    def decode(self, ids, skip_special_tokens=False):
+        return "".join(chr(i) for i in ids)
+
+
+class _Encoding(dict):
+    """Both spellings transformers' tokenizers answer to: ``enc["input_ids"]`` and ``enc.input_ids``."""
+
+    def __getattr__(self, name):
+        return self[name]
 
 
 def test_pairs_that_do_not_tokenize_are_named_together():
