@@ -173,6 +173,7 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
             max_target=config.max_target,
             seed=config.seed,
             record_ids=record_ids,
+            fim=loaded.fim,
         )
         outcome = train_and_publish(
             loaded,
@@ -188,7 +189,11 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
             extra_manifest={"pair_files": [str(p) for p in args.pairs], "from_store": bool(args.from_store)},
         )
         if store is not None and outcome.made_current:
+            from hotfix_engine.suppressions import Suppressions
+
             store.mark_consumed(outcome.version.version, training.record_ids)
+            # The adapter carries the lesson now; the decode-time bans stand down while it is current.
+            Suppressions(store).mark_learned(outcome.version.version)
     finally:
         if store is not None:
             store.close()
