@@ -1,12 +1,17 @@
 """Running generated code: in a child process, with limits, never in the calling process.
 
-Generated code is untrusted in the plain sense: it loops, allocates without bound, deletes files or
-opens sockets by accident. Each program runs in a fresh Python child that, before the program starts,
-caps its address space, CPU time and file sizes (``resource.setrlimit``), moves into a scratch folder
-that is deleted afterwards, and installs an audit hook (PEP 578) that refuses sockets, new processes,
-native code loading and any write outside the scratch folder. The parent kills the child's whole
-process group at the wall-clock limit. This is a guard against accidents, not a security boundary
-against a determined attacker (no namespaces or seccomp are used).
+Generated code is untrusted: it loops, allocates without bound, deletes files or opens sockets, by
+accident or on purpose, and evaluation runs it unattended on the user's machine. Where bubblewrap
+works (:mod:`.bubblewrap`), each program runs in its own namespaces: no network, a read-only system
+with neither the user's home nor the data folder in it, a tmpfs scratch folder as the only writable
+place, and a process tree that ends with the run. Elsewhere it runs in a plain child, after one
+warning, and only the guard below stands; :func:`isolation` says which one a run had.
+
+Both ways, before the program starts, the child caps its address space, CPU time and file sizes
+(``resource.setrlimit``), works in its scratch folder, and installs an audit hook (PEP 578) that
+refuses sockets, new processes, native code loading and any write outside the scratch folder. The
+parent kills the child's process group at the wall-clock limit. The hook is a guard against
+accidents only: it lives in the program's own interpreter, where a determined program can undo it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+
+from hotfix_engine.evaluation import bubblewrap
 
 STATUSES = ("passed", "failed", "timeout", "memory", "blocked")
 
@@ -42,6 +49,10 @@ _limit(resource.RLIMIT_CPU, _cpu)
 _limit(resource.RLIMIT_FSIZE, _fsize)
 _limit(resource.RLIMIT_CORE, 0)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+if sys.flags.no_site:
+    # Started with -S (stdlib only, no .pth files run): programs still expect exit() and quit().
+    import site
+    site.setquit()
 
 _scratch = os.path.realpath(os.getcwd())
 _program = sys.argv[1]
@@ -133,42 +144,48 @@ class RunResult:
 _TAIL = 2000
 
 
+def isolation() -> str:
+    """Which isolation generated code runs under here, for reports: "bubblewrap" or "audit-hook"."""
+    return "audit-hook" if bubblewrap.sandbox() is None else "bubblewrap"
+
+
 def run_python(code: str, limits: SandboxLimits = DEFAULT_LIMITS) -> RunResult:
     """Run ``code`` as a program in a sandboxed child; exit status 0 is "passed"."""
     started = time.perf_counter()
+    wrap = bubblewrap.sandbox()
     with tempfile.TemporaryDirectory(prefix="hotfix-sandbox-") as folder:
-        scratch = Path(folder) / "work"
-        scratch.mkdir()
-        program = Path(folder) / "program.py"
-        program.write_text(code, encoding="utf-8")
-        prelude = Path(folder) / "prelude.py"
-        prelude.write_text(_PRELUDE, encoding="utf-8")
+        inputs = Path(folder) / "inputs"
+        inputs.mkdir()
+        (inputs / "program.py").write_text(code, encoding="utf-8")
+        (inputs / "prelude.py").write_text(_PRELUDE, encoding="utf-8")
         out_path, err_path = Path(folder) / "stdout", Path(folder) / "stderr"
+        cpu = int(limits.timeout_s) + 2
+        numbers = [str(limits.memory_mb * 2**20), str(cpu), str(limits.file_mb * 2**20)]
+        if wrap is None:
+            scratch = Path(folder) / "work"
+            scratch.mkdir()
+            home = cwd = str(scratch)
+            args = [sys.executable, "-I", "-B", str(inputs / "prelude.py"), str(inputs / "program.py")]
+            args += numbers
+        else:
+            home, cwd = bubblewrap.SCRATCH, folder
+            inside = [f"{bubblewrap.INPUTS}/prelude.py", f"{bubblewrap.INPUTS}/program.py", *numbers]
+            # -S: the stdlib alone, without the prefix's site-packages or the .pth files they run.
+            args = wrap.command(inputs, ["-I", "-B", "-S", *inside], limits.memory_mb)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(scratch),
-            "TMPDIR": str(scratch),
+            "HOME": home,
+            "TMPDIR": home,
             "PYTHONHASHSEED": "0",
             "PYTHONDONTWRITEBYTECODE": "1",
             "LANG": "C.UTF-8",
             "OMP_NUM_THREADS": "1",
         }
-        cpu = int(limits.timeout_s) + 2
-        args = [
-            sys.executable,
-            "-I",
-            "-B",
-            str(prelude),
-            str(program),
-            str(limits.memory_mb * 2**20),
-            str(cpu),
-            str(limits.file_mb * 2**20),
-        ]
         with out_path.open("wb") as out, err_path.open("wb") as err:
             # Output goes to files, not pipes, so that RLIMIT_FSIZE bounds a program that prints forever.
             child = subprocess.Popen(
                 args,
-                cwd=scratch,
+                cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -182,12 +199,16 @@ def run_python(code: str, limits: SandboxLimits = DEFAULT_LIMITS) -> RunResult:
             finally:
                 _kill_group(child)
         output = _tail(err_path) + _tail(out_path)
+    if wrap is not None and returncode is not None and 128 < returncode <= 128 + 64:
+        # bwrap reports a child killed by signal N as 128 + N, as a shell does (a program's own
+        # exit(128 + N) reads the same; either way it did not pass).
+        returncode = 128 - returncode
     elapsed = time.perf_counter() - started
     return RunResult(_status(returncode, output), returncode, output[-_TAIL:], elapsed)
 
 
 def _kill_group(child: subprocess.Popen) -> None:
-    """Kill the child and anything it left behind in its session."""
+    """Kill the child and anything it left behind in its session (under bwrap: its whole namespace)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signal.SIGKILL)
     child.wait()
