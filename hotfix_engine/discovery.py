@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from hotfix_engine.evaluation.bugrates import contains_statement
 from hotfix_engine.evaluation.problems import Problem, check_references
-from hotfix_engine.evaluation.sampling import Sample, generate_samples
+from hotfix_engine.evaluation.sampling import PROTOCOLS, Sample, generate_samples
 from hotfix_engine.evaluation.sandbox import SandboxLimits, run_many
 from hotfix_engine.pairs import BugFixPair, normalize_statement
 
@@ -57,14 +57,20 @@ def model_completer(
     max_new_tokens: int = 96,
     seed: int = 0,
     batch_size: int | None = None,
+    protocol: str = "product",
 ) -> Completer:
-    """A :data:`Completer` that samples from a model with the evaluation's batched sampler."""
+    """A :data:`Completer` that samples from a model with the evaluation's batched sampler.
+
+    ``protocol`` is the sampler's (prompted as served, or as the paper did); give
+    :class:`DiscoveryConfig` the same one, which records it with each pair's rates.
+    """
 
     def complete(prompts: Sequence[str], samples: int, temperature: float) -> list[list[Sample]]:
         return generate_samples(
             model,
             tokenizer,
             prompts,
+            protocol=protocol,
             samples=samples,
             temperature=temperature,
             top_p=top_p,
@@ -79,15 +85,22 @@ def model_completer(
 
 @dataclass(frozen=True)
 class DiscoveryConfig:
-    """``samples`` sampled completions per line boundary (0: greedy only), plus the greedy one."""
+    """``samples`` sampled completions per line boundary (0: greedy only), plus the greedy one.
+
+    ``protocol`` is how the completer prompts (:func:`model_completer`'s): each pair records it next
+    to the rates measured with it.
+    """
 
     samples: int = 10
     greedy: bool = True
     temperature: float = 1.0
     timeout_s: float = 5.0
     memory_mb: int = 1024
+    protocol: str = "product"
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if self.samples < 0 or (self.samples == 0 and not self.greedy):
             raise ValueError("discovery needs greedy completions or samples >= 1")
         if self.samples and self.temperature <= 0:
@@ -296,6 +309,7 @@ def discover_problem(
                     "buggy_rate": buggy_rate,
                     "fixed_rate": fixed_rate,
                     "rate_samples": len(rows),
+                    "protocol": config.protocol,
                     "fails_in_reference": not ref_result.passed,
                 },
             )

@@ -90,6 +90,7 @@ def test_discovers_the_known_bug_with_its_rate():
     assert pair.extra["buggy_rate"] == 0.5 and pair.extra["fixed_rate"] == 0.5
     assert pair.extra["line"] == 3 and pair.extra["found_by"] == "greedy"
     assert pair.extra["fails_in_reference"] is True
+    assert pair.extra["protocol"] == "product"
     assert pair.pattern  # classified by the patterns package
     json.dumps(pair.to_json())
 
@@ -118,6 +119,8 @@ def test_config_validation():
         DiscoveryConfig(samples=0, greedy=False)
     with pytest.raises(ValueError):
         DiscoveryConfig(samples=2, temperature=0)
+    with pytest.raises(ValueError, match="protocol"):
+        DiscoveryConfig(protocol="served")
 
 
 def test_tiny_model_smoke():

@@ -81,6 +81,7 @@ def test_eval_with_and_without_adapter_writes_reports(
     assert report["runs"][1]["perplexity"] != pytest.approx(base["perplexity"])
     text = (report_dir / "report.md").read_text()
     assert "## Change: v0001 against base" in text and "## Retention" in text
+    assert report["config"]["protocol"] == "product" and "Protocol `product`: prompted as suggestions" in text
     assert (report_dir / "report.json").is_file() and (report_dir / "rates_by_pattern.png").is_file()
     assert "base:" in capsys.readouterr().out
 
@@ -109,8 +110,11 @@ def test_split_keeps_only_that_part(tiny_model_dir, tmp_path: Path):
     out = tmp_path / "test.json"
     args = ["eval", "--model", str(tiny_model_dir), "--pairs", str(path), "--samples", "1", "--max-new-tokens", "4",
             "--split", "test", "--adapter", "none", "--no-perplexity", "--no-progress", "--json", str(out)]  # fmt: skip
-    assert main(args) == 0
-    assert json.loads(out.read_text())["runs"][0]["pair_sets"]["many"]["pairs"] == 2
+    assert main([*args, "--protocol", "paper"]) == 0
+    report = json.loads(out.read_text())
+    assert report["runs"][0]["pair_sets"]["many"]["pairs"] == 2
+    assert report["config"]["protocol"] == "paper"
+    assert "Protocol `paper`: prompted as Yang & Lo 2024 did" in markdown(report)
 
 
 def test_bad_input_is_one_clear_line(tiny_model_dir, pair_file, tmp_path: Path, capsys):
@@ -126,6 +130,8 @@ def test_bad_input_is_one_clear_line(tiny_model_dir, pair_file, tmp_path: Path, 
     assert main(["eval", "--model", str(tiny_model_dir)]) == 1
     assert "nothing to measure" in capsys.readouterr().err
     assert main(["eval", "--model", str(tiny_model_dir), "--pairs", str(pair_file), "--top-p", "0"]) == 1
+    with pytest.raises(SystemExit):  # argparse's own message for a choice it does not know
+        main(["eval", "--model", str(tiny_model_dir), "--pairs", str(pair_file), "--protocol", "served"])
 
 
 def test_markdown_without_plots_says_why():
@@ -140,6 +146,7 @@ def test_markdown_without_plots_says_why():
     }  # fmt: skip
     text = markdown(report, (), "Plots skipped: matplotlib is not installed.")
     assert "Plots skipped" in text and "3.000" in text
+    assert "Protocol `paper`" in text  # reports from before the option were the paper's
 
 
 def test_write_report_files(tmp_path: Path):

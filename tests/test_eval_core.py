@@ -35,7 +35,9 @@ def texts(rows):
 
 def test_greedy_matches_transformers_generate(tiny):
     model, tok = tiny
-    rows = generate_samples(model, tok, PROMPTS, samples=2, temperature=0, max_new_tokens=10)
+    rows = generate_samples(
+        model, tok, PROMPTS, samples=2, temperature=0, max_new_tokens=10, protocol="paper"
+    )
     for prompt, row in zip(PROMPTS, rows, strict=True):
         ids = tok(prompt, return_tensors="pt")
         ref = model.generate(**ids, max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id)
@@ -155,3 +157,29 @@ def test_perplexity_matches_a_hand_computed_loss(tiny):
     assert perplexity(model, tok, [text], max_tokens=4) != pytest.approx(perplexity(model, tok, [text]))
     with pytest.raises(EvaluationError):
         perplexity(model, tok, [""])
+
+
+def test_callers_pass_the_protocol_and_the_suffix_through(tiny, monkeypatch):
+    """bug_rates hands the protocol on, and with FIM tokens each pair's suffix; EvalConfig checks it."""
+    from hotfix_engine.evaluation import bugrates
+    from hotfix_engine.evaluation.evaluate import EvalConfig
+    from hotfix_engine.models import FimTokens
+
+    model, tok = tiny
+    seen = []
+
+    def fake(model, tokenizer, prompts, **kwargs):
+        seen.append(kwargs)
+        return [[Sample("x\n", True, 1)] for _ in prompts]
+
+    monkeypatch.setattr(bugrates, "generate_samples", fake)
+    pair = BugFixPair(prefix="def f(n):\n    return n", buggy="    return n - 1", fixed="    return n + 1",
+                      suffix="\nprint(f(1))\n")  # fmt: skip
+    fim = FimTokens("<a>", "<b>", "<c>")
+    bug_rates(model, tok, [pair], protocol="paper")
+    bug_rates(model, tok, [pair], fim=fim)
+    assert (seen[0]["protocol"], seen[0]["suffixes"], seen[0]["fim"]) == ("paper", None, None)
+    assert (seen[1]["protocol"], seen[1]["suffixes"], seen[1]["fim"]) == ("product", [pair.suffix], fim)
+    assert EvalConfig().protocol == "product"
+    with pytest.raises(ValueError, match="protocol"):
+        EvalConfig(protocol="served")

@@ -1,4 +1,8 @@
-"""``hotfix eval``: what a hotfix did to the model, measured with the paper's protocol."""
+"""``hotfix eval``: what a hotfix did to the model, measured with the paper's protocol.
+
+Prompts are built as suggestions are served by default (``--protocol product``), so the numbers are
+about what users see; ``--protocol paper`` reproduces Yang & Lo 2024's prompts exactly.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="measure buggy/fixed rates, retention and leakage of a model and adapter",
         description=(
             "Sample completions of each pair's prefix and count how often the model writes the buggy and "
-            "the fixed statement (Yang & Lo 2024's protocol); optionally HumanEval pass@k, the line-level functional "
+            "the fixed statement (Yang & Lo 2024's sampling; prompts as served, or as the paper built them "
+            "with --protocol paper); optionally HumanEval pass@k, the line-level functional "
             "metric, perplexity on ordinary code and leakage. With --compare, both states are measured on "
             "the same pairs and seeds and the report gives paired differences with confidence intervals "
             "and p-values. Generated code runs only in a sandboxed child process."
@@ -34,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     p.add_argument(
         "--compare", default=None, help="also measure this state (none, current, vNNNN) and compare"
+    )
+    p.add_argument(
+        "--protocol",
+        choices=("product", "paper"),
+        default="product",
+        help="how prompts are built: product (default) = prompted as suggestions are served (budget, FIM "
+        "form, token healing); paper = Yang & Lo 2024's protocol (the raw prefix, no healing)",
     )
     p.add_argument("--samples", type=int, default=10, help="samples per pair (default 10)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
@@ -134,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
             privacy_samples=args.privacy,
             perplexity_texts=0 if args.no_perplexity else EvalConfig().perplexity_texts,
             timeout_s=args.timeout,
+            protocol=args.protocol,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

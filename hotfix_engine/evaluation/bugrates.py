@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hotfix_engine.evaluation.sampling import Progress, Sample, generate_samples
+from hotfix_engine.models import FimTokens
 from hotfix_engine.pairs import BugFixPair, normalize_statement
 
 
@@ -149,15 +150,24 @@ def bug_rates(
     batch_size: int | None = None,
     progress: Progress | None = None,
     stop: Callable[[str], bool] | None = None,
+    protocol: str = "product",
+    fim: FimTokens | None = None,
 ) -> BugRates:
     """Sample ``samples`` completions of each pair's prefix and count buggy and fixed ones.
 
     ``stop(text)`` ends a sample early (the gate stops after the statement it asks about).
+    ``protocol``: ``product`` prompts as suggestions are served (token healing included), ``paper``
+    as Yang & Lo 2024 did (see :mod:`hotfix_engine.evaluation.sampling`). With ``fim`` (the model's
+    FIM tokens; product protocol only), each pair's suffix is the code after the cursor, as the
+    editor would send it.
     """
     generated = generate_samples(
         model,
         tokenizer,
         [pair.prefix for pair in pairs],
+        suffixes=[pair.suffix for pair in pairs] if fim is not None else None,
+        fim=fim,
+        protocol=protocol,
         samples=samples,
         temperature=temperature,
         top_p=top_p,

@@ -22,7 +22,7 @@ from hotfix_engine.evaluation.lines import LineResult, LineTask, line_completion
 from hotfix_engine.evaluation.perplexity import perplexity
 from hotfix_engine.evaluation.privacy import LeakageResult, leakage
 from hotfix_engine.evaluation.problems import Problem
-from hotfix_engine.evaluation.sampling import generate_samples
+from hotfix_engine.evaluation.sampling import PROTOCOLS, generate_samples
 from hotfix_engine.evaluation.sandbox import SandboxLimits
 from hotfix_engine.pairs import BugFixPair
 
@@ -44,7 +44,11 @@ def probe_texts(count: int = len(PROBE_MODULES)) -> list[str]:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """What to measure and how; defaults are the paper's protocol (docs/architecture.md, Contracts)."""
+    """What to measure and how; defaults are the paper's protocol (docs/architecture.md, Contracts).
+
+    ``protocol`` is how prompts are built: ``product`` as suggestions are served (token healing
+    included), ``paper`` exactly as Yang & Lo 2024 did; the sampling defaults are the paper's either way.
+    """
 
     samples: int = 10
     temperature: float = 1.0
@@ -61,8 +65,11 @@ class EvalConfig:
     perplexity_tokens: int = 512
     timeout_s: float = 5.0
     memory_mb: int = 1024
+    protocol: str = "product"
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if self.samples < 1 or self.max_new_tokens < 1 or self.humaneval_samples < 1:
             raise ValueError("samples, max_new_tokens and humaneval_samples must be at least 1")
         if not 0.0 < self.top_p <= 1.0:
@@ -184,6 +191,7 @@ def evaluate(
                 model,
                 tokenizer,
                 [p.prefix for p in pairs],
+                protocol=config.protocol,
                 samples=config.samples,
                 temperature=config.temperature,
                 top_p=config.top_p,
@@ -218,6 +226,7 @@ def evaluate(
                 max_new_tokens=config.humaneval_max_new_tokens,
                 ks=(1, 10, 100),
                 seed=config.seed,
+                protocol=config.protocol,
                 limits=limits,
                 batch_size=config.batch_size,
                 progress=bar.stage("humaneval", len(humaneval_problems) * config.humaneval_samples),
@@ -230,6 +239,7 @@ def evaluate(
                 tokenizer,
                 line_tasks,
                 seed=config.seed,
+                protocol=config.protocol,
                 limits=limits,
                 batch_size=config.batch_size,
                 progress=bar.stage("lines", len(line_tasks)),

@@ -82,12 +82,14 @@ def humaneval(
     batch_size: int | None = None,
     progress: Progress | None = None,
     run_progress: Callable[[int, int], None] | None = None,
+    protocol: str = "product",
 ) -> HumanEvalResult:
     """Complete each problem's function ``samples`` times and run its tests in the sandbox."""
     generated = generate_samples(
         model,
         tokenizer,
         [p.header for p in problems],
+        protocol=protocol,
         samples=samples,
         temperature=temperature,
         top_p=top_p,

@@ -115,6 +115,7 @@ def line_completion_rate(
     batch_size: int | None = None,
     progress: Progress | None = None,
     run_progress: Callable[[int, int], None] | None = None,
+    protocol: str = "product",
 ) -> LineResult:
     """Complete each task's line (greedy by default), put it back, and run the problem's tests."""
     prefixes = [task.parts()[0] for task in tasks]
@@ -122,6 +123,7 @@ def line_completion_rate(
         model,
         tokenizer,
         prefixes,
+        protocol=protocol,
         samples=1,
         temperature=temperature,
         top_p=top_p,

@@ -13,6 +13,11 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+PROMPTING = {
+    "product": "prompted as suggestions are served (token healing included)",
+    "paper": "prompted as Yang & Lo 2024 did (the raw prefix, no healing)",
+}
+
 
 def _pct(value: object) -> str:
     return "n/a" if value is None else f"{float(value):.2%}"  # type: ignore[arg-type]
@@ -51,9 +56,11 @@ def markdown(report: dict, plots: Sequence[str] = (), plot_note: str = "") -> st
         + "."
     )
     config = report.get("config", {})
+    protocol = str(config.get("protocol", "paper"))  # reports from before the option used the paper's
     out.append(
-        f"Protocol: {config.get('samples')} samples a pair, temperature {config.get('temperature')}, "
-        f"top-p {config.get('top_p')}, {config.get('max_new_tokens')} new tokens, seed {config.get('seed')}. "
+        f"Protocol `{protocol}`: {PROMPTING.get(protocol, 'unknown prompts')}; {config.get('samples')} samples "
+        f"a pair, temperature {config.get('temperature')}, top-p {config.get('top_p')}, "
+        f"{config.get('max_new_tokens')} new tokens, seed {config.get('seed')}. "
         "A sample is buggy (fixed) when one of its whole lines is the buggy (fixed) statement, whitespace aside."
     )
     out.append("")

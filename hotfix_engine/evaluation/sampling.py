@@ -8,6 +8,12 @@ decode together; rows that finish are dropped from the batch so the rest run fas
 Reproducibility: row ``(prompt i, sample j)`` draws its random numbers from its own generator seeded
 by ``(seed, i, j)``, so a sample does not depend on the batch it ran in, and two models evaluated with
 the same seed see the same random numbers (common random numbers make paired comparisons sharper).
+
+Two protocols. ``product`` (the default) prompts as suggestions are served, through
+:func:`hotfix_engine.prompts.prompt_for` (the same budget, FIM form and token healing), so what is
+measured is what users see. ``paper`` keeps Yang & Lo 2024's protocol as this module first ran it
+(the raw text with the tokenizer's special tokens, its last tokens kept, no healing), so the paper's
+numbers can be reproduced.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from dataclasses import dataclass
 import torch
 
 from hotfix_engine.errors import EvaluationError
+from hotfix_engine.models import FimTokens
+from hotfix_engine.picking import only_tokens_starting_with
+from hotfix_engine.prompts import Prompt, prompt_for
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` with counts of samples."""
@@ -31,6 +40,8 @@ _TOP_CANDIDATES = (1024, 16384)
 # key/value cache of a few hundred prompt tokens stays well under a gigabyte on the embedded model.
 DEFAULT_BATCH_ROWS = 40
 DEFAULT_PROMPT_TOKENS = 1536
+PROTOCOLS = ("product", "paper")
+"""``product``: prompted as suggestions are served; ``paper``: Yang & Lo 2024's protocol."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ def sample_completions(
     seed: int = 0,
     batch_size: int | None = None,
     progress: Progress | None = None,
+    protocol: str = "product",
 ) -> list[list[str]]:
     """``samples`` completions for each prompt (texts only); see :func:`generate_samples`."""
     result = generate_samples(
@@ -67,6 +79,7 @@ def sample_completions(
         seed=seed,
         batch_size=batch_size,
         progress=progress,
+        protocol=protocol,
     )
     return [[s.text for s in row] for row in result]
 
@@ -76,6 +89,9 @@ def generate_samples(
     tokenizer,
     prompts: Sequence[str],
     *,
+    suffixes: Sequence[str] | None = None,
+    fim: FimTokens | None = None,
+    protocol: str = "product",
     samples: int = 10,
     temperature: float = 1.0,
     top_p: float = 0.95,
@@ -88,6 +104,13 @@ def generate_samples(
 ) -> list[list[Sample]]:
     """Sample ``samples`` completions of each prompt, decoding up to ``batch_size`` rows at once.
 
+    ``prompts`` are the texts before the cursor and ``suffixes`` (product protocol only) the texts
+    after it, which reach the model in the FIM form when ``fim`` (the model's FIM tokens) is given.
+    Under the product protocol, a prompt whose last token is healed has its first new token restricted
+    to tokens starting with that text, and ``Sample.text`` leaves the healed text out: it is what
+    follows the prompt, as a suggestion is; ``Sample.tokens`` counts the healed token too.
+    ``stop(text)`` sees that same text.
+
     ``temperature <= 0`` decodes greedily (one run per prompt, copied ``samples`` times).
     ``batch_size`` counts rows (prompt x sample); ``None`` picks a default. Prompts longer than
     ``max_prompt_tokens`` keep their end, which is what the completion continues.
@@ -99,29 +122,32 @@ def generate_samples(
     greedy = temperature <= 0
     runs = 1 if greedy else samples
     rows = max(batch_size or DEFAULT_BATCH_ROWS, 1)
-    encoded = [_encode(tokenizer, prompt, max_prompt_tokens) for prompt in prompts]
+    encoded = encode_prompts(
+        tokenizer, prompts, suffixes, protocol=protocol, budget=max_prompt_tokens, fim=fim
+    )
     eos = _eos_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos)
     device = _device(model)
+    heal = _healer(tokenizer)
 
     # Work items: (prompt index, first sample, number of samples). Prompts are grouped by length so
     # that little padding is read; a prompt with more samples than rows is split over batches.
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i].ids))
     per_prompt = min(runs, rows)
     items = [(i, start, min(per_prompt, runs - start)) for i in order for start in range(0, runs, per_prompt)]
     results: list[list[Sample | None]] = [[None] * runs for _ in prompts]
     total = len(prompts) * samples
     done = 0
-    stop_ids = None if stop is None else (lambda ids: stop(_decode(tokenizer, ids)))
     batch: list[tuple[int, int, int]] = []
     for position, item in enumerate(items):
         batch.append(item)
         nxt = items[position + 1] if position + 1 < len(items) else None
         if nxt is not None and sum(n for _, _, n in batch) + nxt[2] <= rows and nxt[2] == batch[0][2]:
             continue
+        healed = [encoded[i].healed for i, _, _ in batch]
         outputs = _decode_batch(
             model,
-            [encoded[i] for i, _, _ in batch],
+            [encoded[i].ids for i, _, _ in batch],
             batch[0][2],
             [[_row_generator(seed, i, start + j) for j in range(n)] for i, start, n in batch],
             temperature=temperature,
@@ -130,11 +156,13 @@ def generate_samples(
             eos=eos,
             pad=pad,
             device=device,
-            stop=stop_ids,
+            stop=_row_stop(tokenizer, stop, healed),
+            healed=healed,
+            heal=heal,
         )
-        for (i, start, n), group in zip(batch, outputs, strict=True):
+        for (i, start, n), group, cut in zip(batch, outputs, healed, strict=True):
             for j, (ids, finished) in enumerate(group):
-                text = _decode(tokenizer, ids)
+                text = _decode(tokenizer, ids)[len(cut) :]
                 results[i][start + j] = Sample(text=text, finished=finished, tokens=len(ids))
             done += n * (samples if greedy else 1)
         if progress is not None:
@@ -145,16 +173,76 @@ def generate_samples(
     return results  # type: ignore[return-value]
 
 
+def encode_prompts(
+    tokenizer,
+    prompts: Sequence[str],
+    suffixes: Sequence[str] | None = None,
+    *,
+    protocol: str = "product",
+    budget: int = DEFAULT_PROMPT_TOKENS,
+    fim: FimTokens | None = None,
+) -> list[Prompt]:
+    """The ids each prompt is read as, and the text its first new token must start with (if any)."""
+    if protocol not in PROTOCOLS:
+        raise EvaluationError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    if suffixes is not None and len(suffixes) != len(prompts):
+        raise EvaluationError(f"{len(prompts)} prompts but {len(suffixes)} suffixes")
+    if protocol == "paper":
+        if fim is not None or any(s.strip() for s in suffixes or ()):
+            raise EvaluationError("the paper's protocol prompts with the prefix only: no suffix, no FIM")
+        return [Prompt(_encode(tokenizer, prompt, budget)) for prompt in prompts]
+    encoded = []
+    for index, prompt in enumerate(prompts):
+        suffix = suffixes[index] if suffixes is not None else ""
+        built = prompt_for(tokenizer, prompt, suffix, budget=budget, fim=fim)
+        encoded.append(built if built.ids else Prompt([_start_token(tokenizer)]))
+    return encoded
+
+
+def _row_stop(
+    tokenizer, stop: Callable[[str], bool] | None, healed: list[str]
+) -> Callable[[int, list[int]], bool] | None:
+    """``stop`` on a row's text without its prompt's healed text, as serving's stop rules read it."""
+    if stop is None:
+        return None
+    return lambda group, ids: stop(_decode(tokenizer, ids)[len(healed[group]) :])
+
+
+def _healer(tokenizer) -> Callable[[torch.Tensor, str], torch.Tensor]:
+    """Token healing's mask for one row of logits: serving's own (:func:`only_tokens_starting_with`)."""
+    texts: dict[int, str] = {}
+
+    def token_text(token: int) -> str:
+        if token not in texts:
+            texts[token] = str(tokenizer.decode([token]))
+        return texts[token]
+
+    def first_token(text: str) -> int | None:
+        ids = tokenizer(text, add_special_tokens=False).input_ids
+        return int(ids[0]) if ids else None
+
+    def heal(logits: torch.Tensor, healed: str) -> torch.Tensor:
+        masked = only_tokens_starting_with(logits.float().cpu().numpy(), healed, token_text, first_token)
+        return torch.from_numpy(masked).to(logits.device)
+
+    return heal
+
+
 def _decode(tokenizer, ids: list[int]) -> str:
     return tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
+def _start_token(tokenizer) -> int:
+    """Unconditional sampling starts from the start-of-text token, or end-of-text without one."""
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    return int(start)
+
+
 def _encode(tokenizer, prompt: str, limit: int) -> list[int]:
+    """The paper protocol's prompt: the raw text with special tokens, its last ``limit`` tokens."""
     ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
     if not ids:
-        # Unconditional sampling: start from the start-of-text token, or end-of-text without one.
-        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-        return [start]
+        return [_start_token(tokenizer)]
     if len(ids) <= limit:
         return ids
     bos = tokenizer.bos_token_id
@@ -213,9 +301,15 @@ def _decode_batch(
     eos: set[int],
     pad: int,
     device: torch.device,
-    stop: Callable[[list[int]], bool] | None,
+    stop: Callable[[int, list[int]], bool] | None,
+    healed: list[str],
+    heal: Callable[[torch.Tensor, str], torch.Tensor],
 ) -> list[list[tuple[list[int], bool]]]:
-    """Read each prompt once, repeat its cache ``repeats`` times, decode all rows to the end."""
+    """Read each prompt once, repeat its cache ``repeats`` times, decode all rows to the end.
+
+    ``healed[p]`` (when not empty) restricts the first token of prompt ``p``'s rows; ``stop(p, ids)``
+    ends a row of prompt ``p`` early.
+    """
     width = max(len(ids) for ids in prompts)
     input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -234,6 +328,9 @@ def _decode_batch(
         **{cache_kw: cache},
     )
     logits = out.logits[:, -1, :].float()
+    for row, text in enumerate(healed):
+        if text:  # token healing, before the rows of one prompt part: the mask is the same for all
+            logits[row] = heal(logits[row], text)
     if repeats > 1:
         cache.batch_repeat_interleave(repeats)
         logits = logits.repeat_interleave(repeats, dim=0)
@@ -253,7 +350,7 @@ def _decode_batch(
                 finished[row] = True
             else:
                 tokens_out[row].append(token)
-                if stop is not None and stop(tokens_out[row]):
+                if stop is not None and stop(row // repeats, tokens_out[row]):
                     finished[row] = True
                 else:
                     keep.append(index)
