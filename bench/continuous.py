@@ -37,7 +37,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="embedded:gemma3-270m")
     parser.add_argument("--pairs", type=int, default=20)
-    parser.add_argument("--gate-samples", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument(
         "--pause", type=float, default=2.0, help="seconds between completions while the daemon works"
@@ -72,9 +71,7 @@ def main() -> None:
 
     data = Path(tempfile.mkdtemp(prefix="hotfix-bench-continuous-"))
     registry = AdapterRegistry(data, loaded.key)
-    env = dict(
-        os.environ, HOTFIX_TRAIN_ARGS=f"--force --gate-samples {args.gate_samples}", HOTFIX_HOME=str(data)
-    )
+    env = dict(os.environ, HOTFIX_TRAIN_ARGS="--force", HOTFIX_HOME=str(data))
     daemon = subprocess.Popen(
         [sys.executable, "-m", "hotfix_engine", "daemon", "--model", args.model, "--data-dir", str(data)]
         + [

@@ -120,6 +120,17 @@ def split_pairs(
     }
 
 
+def rejected_statement(prefix: str, suggestion: str) -> BugFixPair:
+    """A rejected suggestion with no known fix as a one-sided pair: its first statement, at its cursor.
+
+    The gate scores how likely the model still is to write it there (``fixed`` is empty: no side to
+    learn). Leading blank lines stay, so a statement suggested on the next line is scored there.
+    """
+    rows = suggestion.split("\n")
+    first = next((i for i, row in enumerate(rows) if row.strip()), 0)
+    return BugFixPair(prefix=prefix, buggy="\n".join(rows[: first + 1]), fixed="", source="rejected")
+
+
 def at_divergence(pair: BugFixPair) -> BugFixPair:
     """The pair prompted where its buggy and fixed lines part, not at the start of the line.
 

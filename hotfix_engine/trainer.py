@@ -613,14 +613,12 @@ def measure_version(
     model: Any,
     tokenizer: Any,
     folder: Path | None,
-    pairs: Sequence[Any],
-    probes: Sequence[str],
-    gate_config: Any,
     measure: Any,
+    **kwargs: Any,
 ) -> Any:
     """Measure the base model with the adapter in ``folder`` (None: no adapter), leaving the base as it was."""
     if folder is None:
-        return measure(model, tokenizer, pairs, probes, gate_config)
+        return measure(model, tokenizer, **kwargs)
     from peft import PeftModel
 
     try:
@@ -629,7 +627,7 @@ def measure_version(
         raise TrainingError(f"cannot load the current adapter ({folder}): {exc}") from None
     try:
         peft_model.eval()
-        return measure(peft_model, tokenizer, pairs, probes, gate_config)
+        return measure(peft_model, tokenizer, **kwargs)
     finally:
         unwrap(peft_model)
 
@@ -640,6 +638,7 @@ def train_and_publish(
     held_out: Sequence[Any],
     config: TrainConfig,
     *,
+    taught: Sequence[Any] = (),
     data_dir: Path,
     publish: bool = True,
     adapter_base: str = "current",
@@ -652,14 +651,17 @@ def train_and_publish(
 ) -> RunOutcome:
     """The whole `hotfix train`: one run at a time per data folder, status kept for other processes.
 
-    ``held_out`` pairs (with the retention probe) decide the gate; an empty list skips the gate
-    and the version is kept unpublished. ``measure`` replaces :func:`hotfix_engine.gate.measure`
-    (tests inject a fake). Any failure leaves no version behind and ``current`` untouched.
+    The gate (hotfix_engine.gate) weighs the ``taught`` pairs (what the version was trained on), the
+    ``held_out`` ones (never seen) and retention; with neither kind of pair the gate is skipped and
+    the version is kept unpublished. The current version's retention is measured once and reused by
+    later runs (``gate_cache.py``). ``measure`` replaces :func:`hotfix_engine.gate.measure` (tests
+    inject a fake). Any failure leaves no version behind and ``current`` untouched.
     """
     from filelock import FileLock, Timeout
 
     from hotfix_engine import gate
     from hotfix_engine.adapters import AdapterRegistry
+    from hotfix_engine.gate_cache import GateCache
     from hotfix_engine.gguf_lora import GGUF_LORA_FILE, export_gguf_lora
     from hotfix_engine.models import gguf_file
     from hotfix_engine.train_data import pairs_hash, retention_probe_texts
@@ -694,11 +696,21 @@ def train_and_publish(
         current = registry.current()
         probes = retention_probe_texts()
         before = None
+        gated = bool(held_out or taught)
+        common = {
+            "taught": taught,
+            "held_out": held_out,
+            "probes": probes,
+            "config": gate_config,
+            "fim": getattr(loaded, "fim", None),
+        }
+        cache = GateCache(data_dir, loaded.key, current.version if current else None, gate_config, probes)
         t0 = time.monotonic()
-        if held_out:
+        if gated:
             before = measure_version(
-                model, tokenizer, current.path if current else None, held_out, probes, gate_config, measure
+                model, tokenizer, current.path if current else None, measure, retention=cache.load(), **common
             )
+            cache.save(before.retention)
         measure_before_s = time.monotonic() - t0
 
         def on_step(step: int, total: int, row: dict[str, float]) -> None:
@@ -725,15 +737,15 @@ def train_and_publish(
         peft_model = result.model
         decision = None
         t0 = time.monotonic()
-        if held_out and before is not None:
+        if gated and before is not None:
             write_status(data_dir, state="evaluating", progress=None, message="measuring the new version")
             peft_model.eval()
-            after = measure(peft_model, tokenizer, held_out, probes, gate_config)
+            after = measure(peft_model, tokenizer, **common)
             decision = gate.decide(after, before, gate_config)
         measure_after_s = time.monotonic() - t0
         accepted = bool(decision and decision.accepted) or force
         if decision is None:
-            reason = "not gated (no held-out pairs)" + ("; published with --force" if force else "")
+            reason = "not gated (no pairs to judge it on)" + ("; published with --force" if force else "")
         else:
             reason = decision.reason + ("; published with --force" if force and not decision.accepted else "")
         write_status(data_dir, state="publishing", progress=None, message="writing the new version")
@@ -758,6 +770,8 @@ def train_and_publish(
             "data": {
                 **data.hashes,
                 "held_out": pairs_hash(held_out),
+                "taught": pairs_hash(taught),
+                "n_taught": len(taught),
                 **{f"n_{k}": v for k, v in data.counts.items()},
                 "n_held_out": len(held_out),
             },
@@ -770,7 +784,13 @@ def train_and_publish(
                 "measure_new": round(measure_after_s, 2),
                 "total": round(time.time() - started, 2),
             },
-            "gate": {"accepted": bool(decision and decision.accepted), "reason": reason, "forced": force},
+            "gate": {
+                "accepted": bool(decision and decision.accepted),
+                "reason": reason,
+                "forced": force,
+                "evidence": [e.line() for e in decision.evidence] if decision else [],
+                "seconds": round(measure_before_s + measure_after_s, 2),
+            },
             "published": accepted,
             **({"gguf_lora": gguf_error} if gguf_error else {}),
             **(extra_manifest or {}),

@@ -27,9 +27,20 @@ def stage(registry: AdapterRegistry, content: bytes = b"weights") -> Path:
     return folder
 
 
-def add(registry: AdapterRegistry, published: bool = True, parent: str | None = None, current: bool = True):
+def add(
+    registry: AdapterRegistry,
+    published: bool = True,
+    parent: str | None = None,
+    current: bool = True,
+    gate: dict | None = None,
+):
     reason = "better" if published else "no improvement: buggy 0.0% -> 0.0%"
-    manifest = {"published": published, "parent": parent, "method": "lora", "gate": {"reason": reason}}
+    manifest = {
+        "published": published,
+        "parent": parent,
+        "method": "lora",
+        "gate": gate or {"reason": reason},
+    }
     return registry.add(stage(registry), manifest, make_current=current and published)
 
 
@@ -188,7 +199,7 @@ def test_hotfix_adapters_command(registry, capsys):
     assert main(["adapters", "list", *data]) == 0
     out = capsys.readouterr().out
     assert "* v0001" in out and "v0002" in out and "rejected" in out and "current: v0001" in out
-    assert main(["adapters", "show", "v0002", *data]) == 0
+    assert main(["adapters", "show", "v0002", "--json", *data]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["version"] == "v0002" and shown["current"] is False
     assert main(["adapters", "rollback", *data]) == 0
@@ -197,3 +208,11 @@ def test_hotfix_adapters_command(registry, capsys):
     assert "no adapter version v0042" in capsys.readouterr().err
     assert main(["adapters", "rollback", "v0002", *data]) == 1
     assert "not published" in capsys.readouterr().err
+    evidence = ["taught: pass - buggy 40.0% -> 5.0%", "held-out: none - no prompts of this kind"]
+    gated = add(
+        registry, parent="v0001", gate={"accepted": True, "reason": "taught improved", "evidence": evidence}
+    )
+    assert main(["adapters", "show", gated.version, *data]) == 0
+    text = capsys.readouterr().out
+    assert "gate: accepted - taught improved" in text and "    taught: pass - buggy 40.0% -> 5.0%" in text
+

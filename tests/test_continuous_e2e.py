@@ -1,7 +1,7 @@
 """Continuous hotfixing end to end: feedback through the server becomes an adapter it swaps in live.
 
-Runs the real server over stdio with the tiny model, the real daemon and the real trainer (one
-epoch, ``--force`` so the tiny random model's noise cannot stop the publish the test is about).
+Runs the real server over stdio with the tiny model, the real daemon, the real trainer and the real
+gate: the version is published because the gate accepts it, as a user's would be.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ async def wait_for(check, timeout: float, what: str):
 async def test_feedback_becomes_a_live_adapter_and_continuous_mode_follows_its_setting(
     printable_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HOTFIX_TRAIN_ARGS", "--force --epochs 1 --gate-samples 1")
+    monkeypatch.setenv("HOTFIX_TRAIN_ARGS", "--epochs 4")
     home = tmp_path / "home"
     options = {"model": str(printable_model), **SHARED_OPTIONS, "continuousHotfixing": True}
     client = await start(tmp_path, options)

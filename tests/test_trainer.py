@@ -4,8 +4,10 @@ through the gate, and a failed or cancelled one leaves nothing half-written."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +17,7 @@ from tiny_model import build_model, build_tokenizer
 from hotfix_engine import trainer as tr
 from hotfix_engine.adapters import AdapterRegistry
 from hotfix_engine.errors import Cancelled, TrainingError
-from hotfix_engine.gate import Measurement
+from hotfix_engine.gate import Measurement, PairScore, Retention
 from hotfix_engine.pairs import BugFixPair, write_pairs
 from hotfix_engine.train_data import build_training_data
 from hotfix_engine.trainer_status import read_status, write_status
@@ -206,18 +208,26 @@ class FakeMeasure:
         self.results = [current, candidate]
         self.calls = 0
 
-    def __call__(self, model, tokenizer, pairs, probes, gate_config):
-        assert pairs and probes
+    def __call__(self, model, tokenizer, *, taught, held_out, probes, config, retention=None, fim=None):
+        assert (taught or held_out) and probes
         self.calls += 1
+        if self.calls == 1:  # the current version's measurement; the candidate's is always fresh
+            self.retention_given = retention
         return self.results[self.calls - 1]
 
 
+def scored(buggy: float, fixed: float, prompts: int = 3, ppl: float = 10.0) -> Measurement:
+    """Every taught prompt with these probabilities of the buggy and the fixed statement."""
+    pair = PairScore("p", math.log(buggy), math.log(fixed))
+    return Measurement(tuple(replace(pair, key=f"p{i}") for i in range(prompts)), (), Retention(ppl))
+
+
 def better(current=(0.3, 0.1)):
-    return FakeMeasure(Measurement(*current, 10.0, 3, 10), Measurement(0.1, 0.4, 10.1, 3, 10))
+    return FakeMeasure(scored(*current), scored(0.1, 0.4, ppl=10.1))
 
 
 def worse():
-    return FakeMeasure(Measurement(0.3, 0.1, 10.0, 3, 10), Measurement(0.4, 0.1, 10.0, 3, 10))
+    return FakeMeasure(scored(0.3, 0.1), scored(0.4, 0.1))
 
 
 def loaded(tok):
@@ -226,7 +236,15 @@ def loaded(tok):
 
 def publish(tok, data, home, measure, **kwargs):
     return tr.train_and_publish(
-        loaded(tok), data, PAIRS[:1], config(), data_dir=home, measure=measure, progress=False, **kwargs
+        loaded(tok),
+        data,
+        (),
+        config(),
+        taught=PAIRS,
+        data_dir=home,
+        measure=measure,
+        progress=False,
+        **kwargs,
     )
 
 
@@ -237,7 +255,8 @@ def test_a_better_version_is_published_and_a_worse_one_kept_unpublished(tok, dat
     assert first.made_current and first.version.version == "v0001"
     assert registry.current().version == "v0001"
     manifest = first.version.manifest
-    assert manifest["published"] and manifest["gate"]["accepted"] and "better" in manifest["gate"]["reason"]
+    assert manifest["published"] and manifest["gate"]["accepted"] and "improved" in manifest["gate"]["reason"]
+    assert any(line.startswith("taught: pass") for line in manifest["gate"]["evidence"])
     assert manifest["parent"] is None and manifest["objectives"] == {
         "learn": 1.0,
         "unlearn": 0.2,
@@ -245,12 +264,12 @@ def test_a_better_version_is_published_and_a_worse_one_kept_unpublished(tok, dat
     }
     assert manifest["config"]["method"] == "lora" and manifest["data"]["n_pairs"] == 3
     assert set(manifest["time_s"]) >= {"train", "total"} and manifest["metrics"]["train"]["steps"] == 3
-    assert manifest["metrics"]["gate"]["candidate"]["fixed_rate"] == 0.4
+    assert manifest["metrics"]["gate"]["candidate"]["taught"]["fixed_rate"] == pytest.approx(0.4)
     assert read_status(home)["state"] == "idle" and read_status(home)["last_result"]["version"] == "v0001"
 
     second = publish(tok, data, home, worse())
     assert not second.made_current and second.version.version == "v0002"
-    assert not second.version.published and "no improvement" in second.version.reason
+    assert not second.version.published and "no clear improvement" in second.version.reason
     assert second.version.manifest["parent"] == "v0001"
     assert second.version.manifest["continued_from"] == "v0001"
     assert registry.current().version == "v0001"
@@ -260,7 +279,20 @@ def test_a_better_version_is_published_and_a_worse_one_kept_unpublished(tok, dat
     assert forced.version.manifest["continued_from"] is None
 
 
-def test_no_publish_keeps_current_and_no_held_out_skips_the_gate(tok, data, tmp_path):
+def test_the_current_versions_retention_is_measured_once_and_reused(tok, data, tmp_path):
+    home = tmp_path / "home"
+    first = better()
+    publish(tok, data, home, first)
+    assert first.retention_given is None  # nothing cached for the bare model yet
+    second = worse()
+    publish(tok, data, home, second)  # against v0001, measured for the first time; not published
+    assert second.retention_given is None
+    third = worse()
+    publish(tok, data, home, third)  # against v0001 again: its retention comes from the second run
+    assert third.retention_given == Retention(10.0)
+
+
+def test_no_publish_keeps_current_and_no_pairs_skip_the_gate(tok, data, tmp_path):
     home = tmp_path / "home"
     outcome = publish(tok, data, home, better(), publish=False)
     assert outcome.version.published and not outcome.made_current
@@ -314,7 +346,7 @@ def test_hotfix_train_command_end_to_end(tiny_model_dir, tmp_path, capsys):
     write_pairs(pairs, PAIRS)
     home = tmp_path / "home"
     argv = ["train", "--model", str(tiny_model_dir), "--data-dir", str(home), "--pairs", str(pairs)]
-    code = main(argv + ["--gate-samples", "2", "--epochs", "1", "--threads", "1", "--json"])
+    code = main(argv + ["--epochs", "1", "--threads", "1", "--json"])
     out = capsys.readouterr().out
     assert code == 0 and '"version": "v0001"' in out
     assert main(["adapters", "list", "--model", str(tiny_model_dir), "--data-dir", str(home)]) == 0
@@ -342,7 +374,7 @@ def test_hotfix_train_from_store_consumes_what_it_learnt(tiny_model_dir, tmp_pat
     with Store.open(home) as store:
         assert store.add_pairs(PAIRS[:2], origin="edit") == 2
     argv = ["train", "--from-store", "--model", str(tiny_model_dir), "--data-dir", str(home)]
-    argv += ["--gate-samples", "1", "--epochs", "1", "--threads", "1"]
+    argv += ["--epochs", "1", "--threads", "1"]
     assert main(argv + ["--force"]) == 0
     assert "v0001" in capsys.readouterr().out
     assert AdapterRegistry(home, tr_key(tiny_model_dir)).current_name() == "v0001"
@@ -380,7 +412,7 @@ def test_sigterm_mid_training_leaves_no_version_and_says_so(tiny_model_dir, tmp_
         "--model",
         str(tiny_model_dir),
     ]
-    command += ["--data-dir", str(home), "--epochs", "5000", "--gate-samples", "1", "--threads", "1"]
+    command += ["--data-dir", str(home), "--epochs", "5000", "--threads", "1"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     status_file = home / "trainer" / "status.json"

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def collect(model: str | None, data: str | None, runtime: str) -> dict[str, Any]:
     from hotfix_engine import __version__
     from hotfix_engine.adapters import AdapterRegistry
+    from hotfix_engine.gate import gate_summary
     from hotfix_engine.models import DEFAULT_MODEL, parse_spec
     from hotfix_engine.paths import data_dir, store_path
     from hotfix_engine.runtimes import choose_runtime
@@ -48,6 +49,7 @@ def collect(model: str | None, data: str | None, runtime: str) -> dict[str, Any]
         "runtime": None,
         "adapter": None,
         "adapterError": None,
+        "adapterGate": None,
         "dataDir": str(folder),
         "store": None,
         "storeError": None,
@@ -58,6 +60,7 @@ def collect(model: str | None, data: str | None, runtime: str) -> dict[str, Any]
     try:
         current = registry.current()
         status["adapter"] = current.version if current else None
+        status["adapterGate"] = gate_summary(current.manifest) if current else None
     except HotfixError as exc:
         status["adapterError"] = str(exc)
     status["runtime"] = choose_runtime(runtime, model, current.path if current else None)
@@ -85,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         f"runtime:  {status['runtime']}",
         f"adapter:  {status['adapter'] or 'none (base model)'}"
         + (f"  [{status['adapterError']}]" if status["adapterError"] else ""),
+        *(f"          {line}" for line in (status["adapterGate"] or {}).get("evidence", [])),
         f"data:     {status['dataDir']}",
         "store:    "
         + (

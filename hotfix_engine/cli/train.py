@@ -16,8 +16,8 @@ METHODS = ("lora", "ia3", "prefix", "prompt")
 DEFAULT_LR = {"lora": 1e-3, "ia3": 5e-3, "prefix": 1e-2, "prompt": 3e-2}
 RETAIN_LOSSES = ("kl", "ce", "hidden")
 DEFAULTS = {"retain_loss": "kl", "epochs": 3, "batch_size": 4, "max_context": 64}
-# Below this many file pairs a 10 % hold-out is empty or one pair; the gate then scores the trained
-# pairs themselves (the user's own bugs are exactly what must improve) plus the retention probe.
+# Below this many file pairs a 10 % hold-out is empty or one pair: all of them are trained on, and the
+# gate judges the version on them (taught) and on retention, and never says that it generalises.
 MIN_PAIRS_TO_SPLIT = 10
 
 
@@ -28,9 +28,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="train, gate and publish an adapter version",
         description=(
             "Train a hotfix adapter (learn the fixed code, unlearn the buggy code, retain the rest), measure it "
-            "against the current version on held-out pairs and a retention probe, and make it current if it is "
-            f"better. With --pairs, files of {MIN_PAIRS_TO_SPLIT} or more pairs are split 80/10/10 (fixed seed): "
-            "train on 80 %, gate on the validation 10 %."
+            "against the current version, and make it current if the evidence says it is better: the statements "
+            "it was taught, pairs it never saw (held-out) and retention (perplexity and ordinary suggestions). "
+            f"With --pairs, files of {MIN_PAIRS_TO_SPLIT} or more pairs are split 80/10/10 (fixed seed): train on "
+            "80 %, hold out the validation 10 %."
         ),
     )
     p.add_argument("--pairs", nargs="+", default=[], metavar="FILE", help="bug-fix pair files (JSON Lines)")
@@ -87,9 +88,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         default="current",
         help="continue training the current version, or start from the bare model (default: current)",
     )
-    p.add_argument(
-        "--gate-samples", type=int, default=10, help="samples a held-out pair for the gate (paper: 10)"
-    )
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(func=run)
 
@@ -115,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             threads=args.threads,
         )
-        gate_config = GateConfig(samples=args.gate_samples)
+        gate_config = GateConfig()
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     # A SIGTERM (the daemon stopping a run) unwinds like Ctrl-C, through the handler that
@@ -126,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, config, gate_config) -> int:
     from hotfix_engine.adapters import AdapterRegistry
     from hotfix_engine.models import load_model, parse_spec
-    from hotfix_engine.pairs import load_pair_files, split_pairs
+    from hotfix_engine.pairs import load_pair_files, rejected_statement, split_pairs
     from hotfix_engine.paths import data_dir
     from hotfix_engine.train_data import build_training_data, from_store
     from hotfix_engine.trainer import train_and_publish
@@ -137,7 +135,7 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
         split = split_pairs(file_pairs, seed=args.seed)
         train_pairs, held_out = split["train"], split["val"] or split["test"]
     else:
-        train_pairs, held_out = list(file_pairs), list(file_pairs)
+        train_pairs, held_out = list(file_pairs), []
     unlearn_only: list[tuple[str, str, str]] = []
     retain_texts: list[str] = []
     record_ids: list[str] = []
@@ -155,8 +153,7 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
             stored = from_store(store, not_consumed_by=since)
             if not stored.pairs and not stored.unlearn_only and not file_pairs:
                 raise DataError("the feedback store holds no new rejected or edited suggestions to train on")
-            train_pairs += stored.pairs
-            held_out += stored.pairs  # the user's own bugs are what must improve
+            train_pairs += stored.pairs  # taught, never held out: the gate says so
             unlearn_only, retain_texts = stored.unlearn_only, stored.retain_texts
             record_ids = from_store(store).record_ids if since else stored.record_ids
 
@@ -180,6 +177,7 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
             training,
             held_out,
             config,
+            taught=[*train_pairs, *(rejected_statement(prefix, text) for _, prefix, text in unlearn_only)],
             data_dir=data,
             publish=args.publish,
             adapter_base=args.adapter_base,
@@ -218,6 +216,7 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
         f"{manifest['time_s']['total']:.0f} s): {state}",
         f"  losses: {terms}",
         f"  gate: {manifest['gate']['reason']}",
+        *(f"    {line}" for line in manifest["gate"].get("evidence", [])),
         f"  folder: {outcome.version.path}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")

@@ -28,7 +28,9 @@ from hotfix_engine.patterns import Catalogue, PatternMatch
 # the next two, and the held-out one shows whether the fix generalises to a prompt never trained on.
 TRAIN_PROMPTS = ("def add_item(item, items=", "def add_to_list(value, values=", "def append(x, lst=")
 HELD_OUT_PROMPT = "def add_user(user, users="
-DEMO_TRAIN_ARGS = "--epochs 10 --gate-samples 4 --force"
+# Three pairs are little data: several passes over them. The gate is the product's own, and the demo
+# publishes only what it accepts.
+DEMO_TRAIN_ARGS = "--epochs 10"
 READY_TIMEOUT_S = 300.0  # the first start converts the embedded model (about a minute on 2 cores)
 TRAIN_TIMEOUT_S = 1200.0
 
@@ -221,10 +223,6 @@ def describe(matches: list[PatternMatch]) -> str:
 
 async def _run(model: str | None, data: Path, screen: Screen) -> int:
     catalogue = Catalogue.load(None)
-    # Three pairs are little data: ten passes over them, and a gate measured on 4 samples a pair to
-    # keep the run short. The gate passes this version (fixed 0% -> 50%, perplexity +1.7%); --force
-    # keeps the swap visible on a machine where sampling lands otherwise, and the verdict is shown
-    # all the same (in normal use a rejected version stays unpublished).
     env = dict(os.environ, HOTFIX_HOME=str(data), HOTFIX_TRAIN_ARGS=DEMO_TRAIN_ARGS)
     options: dict[str, Any] = {
         "dataDir": str(data),
@@ -253,6 +251,7 @@ async def _run(model: str | None, data: Path, screen: Screen) -> int:
         screen.step(2, total, "The model suggests known bugs; you fix one and reject the others")
         # One prompt at a time, as a user works: asking elsewhere would supersede a shown suggestion.
         before: dict[str, str] = {}
+        fixes: dict[str, str] = {}  # the fixed line the user expects, from the cursor on
         wanted: dict[str, int] = {}  # store counts that show every outcome was recorded
         for index, prompt in enumerate(TRAIN_PROMPTS):
             uri = demo.open(prompt)
@@ -266,10 +265,11 @@ async def _run(model: str | None, data: Path, screen: Screen) -> int:
                 screen.line("      (nothing to correct: moving on)")
                 continue
             first_line = text.split("\n", 1)[0]
+            fixes[prompt] = _fixed_line(matches, prompt)
             if index == 0:
                 demo.change(uri, 2, 0, len(prompt), len(prompt), text)  # Tab: the editor inserts it
                 await demo.command("hotfix.accept", suggestion.id)
-                fixed = _fixed_line(matches, prompt)
+                fixed = fixes[prompt]
                 demo.change(uri, 3, 0, len(prompt), len(prompt) + len(first_line), fixed)
                 # ... and goes on writing below it, which settles the edit as the user's own fix.
                 name = re.findall(r"(\w+)=$", prompt)[-1]
@@ -281,6 +281,11 @@ async def _run(model: str | None, data: Path, screen: Screen) -> int:
                 await demo.command("hotfix.reject", suggestion.id)
                 screen.line("      you reject it (Escape): hotfix.reject")
                 wanted["rejected"] = wanted.get("rejected", 0) + 1
+                # Online hotfixing: the next request at the same place already avoids it, no training.
+                again = await demo.suggest(uri, prompt)
+                again_text = again.text.split("\n", 1)[0] if again else "(no suggestion)"
+                screen.line(f"      asked again at once: {prompt}{screen.style(again_text, '36')}")
+                screen.line("      -> " + describe(catalogue.check(prompt, again.text if again else "")))
         deadline = time.monotonic() + 30
         counts: dict[str, int] = {}
         while time.monotonic() < deadline:
@@ -293,12 +298,23 @@ async def _run(model: str | None, data: Path, screen: Screen) -> int:
             f"{counts.get('rejected', 0)} rejections and {counts.get('edit_pairs', 0)} fix of yours"
         )
 
+        # The user's fix applies at its own place at once too (it is preferred where the bug started).
+        uri = demo.open(TRAIN_PROMPTS[0])
+        again = await demo.suggest(uri, TRAIN_PROMPTS[0])
+        again_text = again.text.split("\n", 1)[0] if again else "(no suggestion)"
+        screen.line(f"  where you fixed it, asked again: {TRAIN_PROMPTS[0]}{screen.style(again_text, '36')}")
+
         screen.step(3, total, "A prompt the hotfix will not train on")
         uri = demo.open(HELD_OUT_PROMPT)
         suggestion = await demo.suggest(uri, HELD_OUT_PROMPT)
         before[HELD_OUT_PROMPT] = suggestion.text if suggestion else ""
         screen.code(HELD_OUT_PROMPT, before[HELD_OUT_PROMPT])
-        screen.line("      -> " + describe(catalogue.check(HELD_OUT_PROMPT, before[HELD_OUT_PROMPT])))
+        held_matches = [
+            m for m in catalogue.check(HELD_OUT_PROMPT, before[HELD_OUT_PROMPT]) if m.side == "buggy"
+        ]
+        screen.line("      -> " + describe(held_matches))
+        if held_matches:
+            fixes[HELD_OUT_PROMPT] = _fixed_line(held_matches, HELD_OUT_PROMPT)
 
         screen.step(
             4, total, "Train a hotfix (hotfix.train): learn the fix, unlearn the bug, retain the rest"
@@ -331,7 +347,8 @@ async def _run(model: str | None, data: Path, screen: Screen) -> int:
         )
         _print_gate(screen, data, status["modelKey"], demo.adapter_version)
 
-        screen.step(6, total, "The same prompts, completed again")
+        screen.step(6, total, "The same prompts, completed again by the hotfixed model")
+        fixed_count = 0
         for prompt in (*TRAIN_PROMPTS, HELD_OUT_PROMPT):
             uri = demo.open(prompt)
             suggestion = await demo.suggest(uri, prompt)
@@ -340,10 +357,12 @@ async def _run(model: str | None, data: Path, screen: Screen) -> int:
             label = "   [held out]" if prompt == HELD_OUT_PROMPT else ""
             screen.line(f"      before: {prompt}{before[prompt].split(chr(10), 1)[0]}{label}")
             screen.line("      now:    -> " + describe(catalogue.check(prompt, text)))
+            fixed_count += prompt in fixes and _shows_fix(prompt, text, fixes[prompt])
         screen.line(
-            f"\nDone in {time.monotonic() - started:.0f} s. Roll back with: hotfix adapters rollback --data-dir {data}"
+            f"\n{fixed_count} of {len(fixes)} prompts that showed the bug now show the fix, cleanly. "
+            f"Done in {time.monotonic() - started:.0f} s.\nRoll back with: hotfix adapters rollback --data-dir {data}"
         )
-        return 0
+        return 0 if fixed_count == len(fixes) else 1
     finally:
         screen.close_bar()
         await demo.stop()
@@ -357,24 +376,27 @@ def _fixed_line(matches: list[PatternMatch], prompt: str) -> str:
     return "None):"
 
 
+def _shows_fix(prompt: str, text: str, fix: str) -> bool:
+    """The suggestion writes the fixed line, and nothing the product's filters would drop."""
+    from hotfix_engine.filters import clean_suggestion
+
+    first = text.split("\n", 1)[0]
+    return first.strip() == fix.strip() and clean_suggestion(text, prompt, "") is not None
+
+
 def _print_gate(screen: Screen, data: Path, model_key: str, version: str | None) -> None:
-    """The gate's measurements of the new version against the old, from the version's manifest."""
+    """The gate's verdict on the new version and the evidence it weighed, from the version's manifest."""
     from hotfix_engine.adapters import AdapterRegistry
 
     if version is None:
         return
-    gate = AdapterRegistry(data, model_key).get(version).manifest.get("metrics", {}).get("gate")
+    gate = AdapterRegistry(data, model_key).get(version).manifest.get("gate")
     if not gate:
         return
-    before, after = gate["current"], gate["candidate"]
-    verdict = "passed" if gate.get("accepted") else "rejected it; the demo publishes it anyway (--force)"
-    screen.line(f"  quality gate {verdict}: {gate.get('reason', '')}")
-    screen.line(
-        f"  on the demo's pairs ({after['pairs']} pairs x {after['samples']} samples, temperature 1.0): "
-        f"buggy {before['buggy_rate']:.0%} -> {after['buggy_rate']:.0%}, "
-        f"fixed {before['fixed_rate']:.0%} -> {after['fixed_rate']:.0%}, "
-        f"perplexity on ordinary code {before['perplexity']:.2f} -> {after['perplexity']:.2f}"
-    )
+    verdict = "accepted" if gate.get("accepted") else "rejected"
+    screen.line(f"  quality gate {verdict} it in {gate.get('seconds', 0):.0f} s: {gate.get('reason', '')}")
+    for line in gate.get("evidence", []):
+        screen.line(f"    {line}")
 
 
 def run_demo(model: str | None, data: Path, out: TextIO = sys.stdout, fresh: bool = True) -> int:
