@@ -33,6 +33,9 @@ from hotfix_engine.stopping import CancelToken, StopRule
 
 log = logging.getLogger(__name__)
 
+# Extra model steps a steered request may spend going back to an earlier step (steering.py).
+MAX_STEERED_STEPS = 32
+
 
 @dataclass(frozen=True)
 class CompletionRequest:
@@ -236,12 +239,21 @@ class EngineBase:
         rng = rng_for(request.seed)
         generated: list[int] = []
         reason = "length"
-        steering = (
-            Steering(request.steer, healed, self._text, self._is_eos, self._first_token)
-            if request.steer
-            else None
-        )
-        for step in range(request.max_new_tokens):
+        steering = None
+        if request.steer:
+            steering = Steering(
+                request.steer,
+                healed,
+                self._text,
+                self._is_eos,
+                self._first_token,
+                ending=lambda ids: _shown_if_ended(self._text(ids)[len(healed) :], rule),
+            )
+        # Steering back to an earlier step does not spend the suggestion's tokens, up to a bound.
+        steps = request.max_new_tokens + (MAX_STEERED_STEPS if steering is not None else 0)
+        for step in range(steps):
+            if len(generated) >= request.max_new_tokens:
+                break
             if step:
                 _check(cancel)
                 logits = self._forward([generated[-1]])
@@ -253,7 +265,7 @@ class EngineBase:
                     logits,
                     generated,
                     lambda row: pick_token(row, request.temperature, request.top_p, rng),
-                    last=step == request.max_new_tokens - 1,
+                    last=len(generated) == request.max_new_tokens - 1,
                 )
                 if position < len(generated):  # steered back to an earlier step: drop what followed
                     del generated[position:]
@@ -325,6 +337,12 @@ class EngineBase:
         if request.budget_ms and time.perf_counter() - started > request.budget_ms / 1000 and "\n" in text:
             return "budget"
         return None
+
+
+def _shown_if_ended(text: str, rule: StopRule) -> str | None:
+    """The suggestion as shown if the stop rule ends it at ``text`` (cut where it says), else None."""
+    decision = rule.check(text)
+    return text[: decision.cut] if decision is not None else None
 
 
 def finish_suggestion(

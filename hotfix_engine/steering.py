@@ -78,8 +78,12 @@ class Steering:
         text_of: Callable[[list[int]], str],
         is_eos: Callable[[int], bool],
         first_token: Callable[[str], int | None],
+        ending: Callable[[list[int]], str | None] | None = None,
     ) -> None:
         self.steer = steer
+        # The suggestion as it would be shown if the engine's stop rules end it after these ids, else
+        # None: a statement they judge complete (and cut) ends it as surely as a newline does.
+        self._ending = ending
         self.healed = healed
         self._text_of = text_of  # decoded text of generated ids, healed part included
         self._is_eos = is_eos
@@ -178,7 +182,11 @@ class Steering:
     def _completes_banned(self, generated: list[int], token: int) -> bool:
         if self._is_eos(token):
             return is_banned(self._suggestion(generated), self.steer.banned, ended=True)
-        return is_banned(self._suggestion([*generated, token]), self.steer.banned, ended=self._last)
+        ids = [*generated, token]
+        if is_banned(self._suggestion(ids), self.steer.banned, ended=self._last):
+            return True
+        shown = self._ending(ids) if self._ending is not None else None
+        return shown is not None and is_banned(shown, self.steer.banned, ended=True)
 
     def _preferred_token(self, generated: list[int]) -> int | None:
         """The next token of a preferred fix while the text so far follows it."""

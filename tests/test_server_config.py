@@ -34,15 +34,23 @@ def test_camel_case_keys_fill_the_tree() -> None:
         "runtime": "transformers",
         "suggestionExpirySeconds": 5,
         "editWindowSeconds": 2.5,
+        "suppressions": "everywhere",
     }
     config, problems = parse_config(raw)
     assert problems == []
+    assert config.suppressions == "everywhere"
     assert config.model == "/models/tiny" and config.data_dir == "/data"
     assert config.continuous_hotfixing is True and config.record == "all"
     assert config.runtime == "transformers"
     assert config.completion == CompletionConfig(8, 0.5, 256, 0, 250)
     assert config.outcomes == OutcomeConfig(5.0, 2.5)
     assert sorted(wire_keys()) == sorted(raw)
+
+
+def test_a_bad_suppressions_scope_keeps_the_one_in_force() -> None:
+    config, problems = parse_config({"suppressions": "nowhere"})
+    assert config.suppressions == "workspace"
+    assert problems and "suppressions must be one of workspace, everywhere, off" in problems[0]
 
 
 def test_unknown_keys_are_ignored_and_vscode_nesting_is_understood() -> None:

@@ -191,6 +191,7 @@ async def test_capabilities_and_background_loading(shared: LanguageClient) -> No
         "hotfix.reject",
         "hotfix.train",
         "hotfix.rollback",
+        "hotfix.suppressions",
     }
     kinds = [[report.kind for report in reports] for reports in shared.progress_reports.values()]
     assert any(k[0] == "begin" and k[-1] == "end" for k in kinds), shared.progress_reports

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 RECORD_MODES = ("patterns", "all", "off")
 RUNTIMES = ("auto", "llama.cpp", "transformers")  # hotfix_engine.runtimes.RUNTIMES, without importing it
+SUPPRESSION_SCOPES = ("workspace", "everywhere", "off")
 
 
 def _wire(key: str) -> Any:
@@ -86,12 +87,19 @@ class ServerConfig:
     continuous_hotfixing: bool = field(default=False, metadata=_wire("continuousHotfixing"))
     # Only events that match a known pattern are kept by default: we do not hoard users' code.
     record: str = field(default="patterns", metadata=_wire("record"))
+    # A rejected suggestion is not suggested again at its place in this workspace (or everywhere),
+    # from the next request on; "off" leaves the model's suggestions as they are until training.
+    suppressions: str = field(default="workspace", metadata=_wire("suppressions"))
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     outcomes: OutcomeConfig = field(default_factory=OutcomeConfig)
 
     def __post_init__(self) -> None:
         if self.record not in RECORD_MODES:
             raise ConfigError(f"record must be one of {', '.join(RECORD_MODES)}, not {self.record!r}")
+        if self.suppressions not in SUPPRESSION_SCOPES:
+            raise ConfigError(
+                f"suppressions must be one of {', '.join(SUPPRESSION_SCOPES)}, not {self.suppressions!r}"
+            )
         if self.runtime not in RUNTIMES:
             raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         for name in ("model", "data_dir"):

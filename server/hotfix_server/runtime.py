@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +20,22 @@ from hotfix_engine import __version__
 from hotfix_engine.adapters import AdapterRegistry
 from hotfix_engine.completion import Completion, CompletionRequest, EngineBase
 from hotfix_engine.errors import HotfixError
+from hotfix_engine.gate import gate_summary
 from hotfix_engine.models import DEFAULT_MODEL
 from hotfix_engine.outcomes import OutcomeTracker
 from hotfix_engine.paths import data_dir as resolve_data_dir
 from hotfix_engine.patterns import Catalogue, PatternMatch
+from hotfix_engine.steering import Steer
 from hotfix_engine.stopping import CancelToken
 from hotfix_engine.store import OutcomeRecord, Store, SuggestionRecord
+from hotfix_engine.suppressions import SUPPRESSING_REASONS, Suppressions, fixed_completion, site_of
 from hotfix_engine.trainer_status import read_status
 from hotfix_server.config import ServerConfig
 
 log = logging.getLogger(__name__)
+
+# Suggestions remembered (in memory) until their outcome is known, so a rejection can be suppressed.
+RECENT_SUGGESTIONS = 256
 
 
 @dataclass
@@ -117,6 +124,9 @@ class Runtime:
         self.model_error: str | None = None
         self.store: Store | None = None
         self.store_error: str | None = None
+        self.suppressions: Suppressions | None = None
+        # suggestion id -> (workspace, prefix, text): what a rejection suppresses, and where.
+        self._recent: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
         self.tracker = OutcomeTracker()
         self.stats = GenerationStats()
         self.last_completion: dict[str, Any] | None = None  # timings of the last suggestion, for diagnosis
@@ -135,6 +145,7 @@ class Runtime:
         self.close_store()
         try:
             self.store = Store.open(self.data_dir, record=self.config.record)
+            self.suppressions = Suppressions(self.store)
             self.store_error = None
         except HotfixError as exc:
             self.store_error = str(exc)
@@ -142,6 +153,7 @@ class Runtime:
         return self.store_error
 
     def close_store(self) -> None:
+        self.suppressions = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -156,8 +168,32 @@ class Runtime:
             log.exception("pattern check failed; the suggestion is kept without matches")
             return ()
 
-    def shown(self, suggestion_id: str, uri: str, request: CompletionRequest, completion: Completion) -> None:
+    def steer(self, workspace: str, request: CompletionRequest) -> Steer:
+        """What the user rejected (and fixed) at this request's site: online hotfixing, no training."""
+        scope = self.config.suppressions
+        if self.suppressions is None or scope == "off":
+            return Steer()
+        adapter = self.backend.engine.adapter_version if self.backend else None
+        try:
+            return self.suppressions.steer(
+                workspace if scope == "workspace" else None, request.prefix, request.suffix, adapter
+            )
+        except HotfixError as exc:
+            log.error("suppressions are not applied: %s", exc)
+            return Steer()
+
+    def shown(
+        self,
+        suggestion_id: str,
+        uri: str,
+        request: CompletionRequest,
+        completion: Completion,
+        workspace: str = "",
+    ) -> None:
         """Record a suggestion that is being returned to the client, with the patterns it matches."""
+        self._recent[suggestion_id] = (workspace, request.prefix, completion.text)
+        while len(self._recent) > RECENT_SUGGESTIONS:
+            self._recent.popitem(last=False)
         self.last_completion = {
             "id": suggestion_id,
             "elapsedMs": round(completion.elapsed_s * 1000, 1),
@@ -196,6 +232,26 @@ class Runtime:
                     self._learn_edit(self.store, outcome.suggestion_id)
             except HotfixError as exc:
                 log.error("could not record an outcome: %s", exc)
+            self._suppress(outcome)
+
+    def _suppress(self, outcome: OutcomeRecord) -> None:
+        """A rejection (or the user's fix) applies from the next request on, before any training."""
+        verdict = outcome.kind == "edited" or (
+            outcome.kind == "rejected" and outcome.reason in SUPPRESSING_REASONS
+        )
+        shown = self._recent.pop(outcome.suggestion_id, None) if verdict else None
+        if shown is None or self.suppressions is None:
+            return
+        workspace, prefix, text = shown
+        fix = None
+        if outcome.kind == "edited" and outcome.final_text is not None:
+            fix = fixed_completion(site_of(prefix).line_prefix, outcome.final_text, text)
+        try:
+            self.suppressions.add(
+                workspace, prefix, text, fix=fix, suggestion_id=outcome.suggestion_id, reason=outcome.reason
+            )
+        except HotfixError as exc:
+            log.error("could not suppress a rejected suggestion: %s", exc)
 
     def _learn_edit(self, store: Store, suggestion_id: str) -> None:
         catalogue = self.backend.catalogue if self.backend else None
@@ -207,6 +263,18 @@ class Runtime:
                 log.info(
                     "learnt an edit pair: %r -> %r", stored.pair.buggy.strip(), stored.pair.fixed.strip()
                 )
+
+    def _adapter_gate(self) -> dict[str, Any] | None:
+        """What the serving adapter was checked on (the gate's evidence), from its manifest."""
+        backend = self.backend
+        version = backend.engine.adapter_version if backend else None
+        if backend is None or version is None:
+            return None
+        try:
+            return gate_summary(backend.registry.get(version).manifest)
+        except HotfixError as exc:
+            log.warning("cannot read the adapter's manifest: %s", exc)
+            return None
 
     def status(self, trainer_running: bool) -> dict[str, Any]:
         """The content of ``hotfix/status`` (the same as ``hotfix status --json``)."""
@@ -225,6 +293,7 @@ class Runtime:
             "device": backend.device if backend else None,
             "runtime": backend.engine.runtime if backend else None,
             "adapter": backend.engine.adapter_version if backend else None,
+            "adapterGate": self._adapter_gate(),
             "record": self.config.record,
             "dataDir": str(self.data_dir),
             "store": store_counts,

@@ -8,6 +8,7 @@ handlers (they cannot be stopped): the async handlers await the engine's own inf
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
@@ -327,6 +328,17 @@ class HotfixServer(LanguageServer):
             await asyncio.sleep(TICK_S)
             self.runtime.record(self.runtime.tracker.tick())
 
+    def _workspace_of(self, uri: str) -> str:
+        """The workspace folder holding ``uri`` (the deepest one), else ""; suppressions' scope."""
+        inside = [f for f in self._workspace_folders() if uri.startswith(f + "/")]
+        return max(inside, key=len) if inside else ""
+
+    def _workspace_folders(self) -> list[str]:
+        folders = {unquote(f.uri).rstrip("/") for f in self.workspace.folders.values()}
+        if self.workspace.root_uri:
+            folders.add(unquote(self.workspace.root_uri).rstrip("/"))
+        return sorted(folders)
+
     def _document(self, uri: str) -> Any:
         """An open document, or None: unknown documents are never read from disk.
 
@@ -373,6 +385,7 @@ class HotfixServer(LanguageServer):
                 self.runtime.stats.empty += 1
                 return None, ""
             request = self._request(document, offset)
+            request = dataclasses.replace(request, steer=self.runtime.steer(self._workspace_of(key), request))
             future = backend.engine.submit(request, ticket.cancel)
             try:
                 completion = await asyncio.wrap_future(future)
@@ -398,7 +411,7 @@ class HotfixServer(LanguageServer):
             return None, ""
         self.runtime.stats.completed += 1
         suggestion_id = uuid.uuid4().hex[:16]
-        self.runtime.shown(suggestion_id, uri, request, completion)
+        self.runtime.shown(suggestion_id, uri, request, completion, self._workspace_of(key))
         self.runtime.record(
             self.runtime.tracker.shown(suggestion_id, key, document.source, offset, completion.text)
         )
@@ -446,6 +459,30 @@ class HotfixServer(LanguageServer):
         await self._sync_adapter()
         return {"version": target.version if target else None}
 
+    def on_suppressions(self, *args):
+        """``hotfix.suppressions [list | remove ID... | clear]`` for this client's workspaces."""
+        action = args[0] if args else "list"
+        if action not in ("list", "remove", "clear") or not all(isinstance(a, str) for a in args):
+            raise JsonRpcInvalidParams(f"{translate.SUPPRESSIONS} takes list, remove ID..., or clear")
+        suppressions = self.runtime.suppressions
+        if suppressions is None:
+            raise JsonRpcInvalidRequest(
+                f"the store is not open: {self.runtime.store_error or 'still starting'}"
+            )
+        folders = self._workspace_folders()
+        scope = None if self.runtime.config.suppressions == "everywhere" or not folders else folders
+        try:
+            if action == "remove":
+                return {"removed": suppressions.remove(list(args[1:]))}
+            if action == "clear":
+                return {
+                    "removed": sum(suppressions.clear(f) for f in scope) if scope else suppressions.clear()
+                }
+            items = suppressions.items() if scope is None else [i for f in scope for i in suppressions.items(f)]
+        except HotfixError as exc:
+            raise JsonRpcInvalidRequest(str(exc)) from None
+        return {"suppressions": [item.to_json() for item in items]}
+
     def on_status(self) -> dict[str, Any]:
         return self.runtime.status(self.trainer.running)
 
@@ -469,6 +506,7 @@ def create_server(defaults: ServerConfig | None = None) -> HotfixServer:
     server.command(translate.REJECT)(reject)
     server.command(translate.TRAIN)(train)
     server.command(translate.ROLLBACK)(rollback)
+    server.command(translate.SUPPRESSIONS)(suppressions)
     return server
 
 
@@ -531,6 +569,10 @@ def train(ls: HotfixServer, *args):
 
 async def rollback(ls: HotfixServer, *args):
     return await ls.on_rollback(*args)
+
+
+def suppressions(ls: HotfixServer, *args):
+    return ls.on_suppressions(*args)
 
 
 def _suggestion_id(command: str, args: tuple[Any, ...]) -> str:

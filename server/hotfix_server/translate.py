@@ -20,7 +20,8 @@ ACCEPT = "hotfix.accept"
 REJECT = "hotfix.reject"
 TRAIN = "hotfix.train"
 ROLLBACK = "hotfix.rollback"
-COMMANDS = (ACCEPT, REJECT, TRAIN, ROLLBACK)
+SUPPRESSIONS = "hotfix.suppressions"
+COMMANDS = (ACCEPT, REJECT, TRAIN, ROLLBACK, SUPPRESSIONS)
 STATUS = "hotfix/status"
 ADAPTER_CHANGED = "hotfix/adapterChanged"
 

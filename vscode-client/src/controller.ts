@@ -23,20 +23,26 @@ import { preflight, Tail } from './preflight';
 import { describeCommand, resolveServerCommand, ServerCommand } from './serverCommand';
 import { stderrLevel } from './serverLog';
 import {
+  changesLiveSettings,
   documentSelector,
   expandPath,
   HotfixSettings,
+  InitializationOptions,
   looksLikePath,
   needsRestart,
   readSettings,
   toInitializationOptions,
+  toLiveOptions,
+  updateLiveOptions,
 } from './settings';
 import { Diagnosis, diagnose, FixAction, missingModel, modelLoadFailed } from './startupErrors';
+import { showSuppressions, SUPPRESSIONS_COMMAND } from './suppressionsCommand';
 import { ClientPhase, lastReportPath, parseStatus, pollIntervalMs, renderStatus, ServerStatus } from './statusView';
 
 export const STATUS_REQUEST = 'hotfix/status';
 export const ADAPTER_CHANGED = 'hotfix/adapterChanged';
 const EXECUTE_COMMAND = 'workspace/executeCommand';
+const DID_CHANGE_CONFIGURATION = 'workspace/didChangeConfiguration';
 const RESTART_DELAY_MS = 750;
 /** A server that dies this often in this window is broken, not unlucky: stop restarting it. */
 const MAX_CRASHES = 3;
@@ -52,6 +58,7 @@ export const COMMANDS = {
   showLog: 'hotfix.showLog',
   restart: 'hotfix.restartServer',
   dismissInline: 'hotfix.dismissInlineSuggestion',
+  showSuppressions: 'hotfix.showSuppressions',
 } as const;
 
 export class HotfixController implements vscode.Disposable {
@@ -79,6 +86,10 @@ export class HotfixController implements vscode.Disposable {
   private disposed = false;
   private disposing: Promise<void> | undefined;
   private settings: HotfixSettings;
+  /** The options the current client was given; its live keys follow the settings. */
+  private init: InitializationOptions | undefined;
+  /** The live settings the current server has (JSON), so that a burst of changes is sent once. */
+  private liveSent = '';
   private command: ServerCommand | undefined;
   private pythonExtensionPresent = false;
   private pythonListener: vscode.Disposable | undefined;
@@ -103,9 +114,10 @@ export class HotfixController implements vscode.Disposable {
       vscode.commands.registerCommand(COMMANDS.showLog, () => this.log.show(true)),
       vscode.commands.registerCommand(COMMANDS.restart, () => this.restart('restart requested')),
       vscode.commands.registerCommand(COMMANDS.dismissInline, () => this.dismissInline()),
-      vscode.workspace.onDidChangeConfiguration((e) => {
-        if (needsRestart((section) => e.affectsConfiguration(section))) this.restartDebouncer.trigger();
-      }),
+      vscode.commands.registerCommand(COMMANDS.showSuppressions, () =>
+        showSuppressions({ request: (args) => this.serverCommand(SUPPRESSIONS_COMMAND, args), scope: this.settings.suppressions, log: this.log }),
+      ),
+      vscode.workspace.onDidChangeConfiguration((e) => this.configurationChanged((section) => e.affectsConfiguration(section))),
       vscode.workspace.onDidCloseTextDocument((doc) => this.shown.forget(doc.uri.toString())),
     );
     this.render();
@@ -149,16 +161,38 @@ export class HotfixController implements vscode.Disposable {
     return this.lifecycle;
   }
 
-  private readSettings(report: boolean): HotfixSettings {
+  /** `report`: which settings' problems to show (all at start; after a change, the changed ones). */
+  private readSettings(report: boolean | ((key: string) => boolean)): HotfixSettings {
     const config = vscode.workspace.getConfiguration('hotfix');
     const { settings, problems } = readSettings((key) => config.get(key));
-    if (report) {
-      for (const p of problems) {
+    for (const p of problems) {
+      if (report === true || (typeof report === 'function' && report(p.key))) {
         this.log.warn(p.message);
         void vscode.window.showWarningMessage(p.message);
       }
     }
     return settings;
+  }
+
+  /** Server settings restart the server; the rest apply at once (live ones are sent to the server). */
+  private configurationChanged(affects: (section: string) => boolean): void {
+    if (needsRestart(affects)) {
+      this.restartDebouncer.trigger();
+      return;
+    }
+    this.settings = this.readSettings((key) => affects(`hotfix.${key}`));
+    if (changesLiveSettings(affects)) void this.enqueue(() => this.sendLiveSettings());
+  }
+
+  /** Queued behind a start in progress, so that a change made meanwhile reaches the new server. */
+  private async sendLiveSettings(): Promise<void> {
+    const client = this.client;
+    if (this.init) updateLiveOptions(this.init, this.settings, this.pathVars());
+    const settings = toLiveOptions(this.settings);
+    if (!client || this.phase !== 'running' || !client.isRunning() || JSON.stringify(settings) === this.liveSent) return;
+    this.liveSent = JSON.stringify(settings);
+    this.log.info(`Settings changed: ${JSON.stringify(settings)}`);
+    await client.sendNotification(DID_CHANGE_CONFIGURATION, { settings });
   }
 
   private pathVars(): { home: string; workspaceFolder?: string } {
@@ -180,6 +214,8 @@ export class HotfixController implements vscode.Disposable {
     });
     this.command = command;
     const init = toInitializationOptions(this.settings, this.pathVars());
+    this.init = init;
+    this.liveSent = JSON.stringify(toLiveOptions(this.settings));
     this.log.info(`Server command (${command.source}): ${describeCommand(command)}`);
     this.log.info(`Initialization options: ${JSON.stringify(init)}`);
 
@@ -479,7 +515,11 @@ export class HotfixController implements vscode.Disposable {
   private async serverCommand(command: string, args: unknown[] = []): Promise<unknown> {
     const client = this.client;
     if (!client || this.phase !== 'running') {
-      const message = this.failure?.message ?? 'hotfix: the server is not running.';
+      const message =
+        this.failure?.message ??
+        (this.phase === 'starting'
+          ? 'hotfix: the server is still starting; try again in a moment.'
+          : 'hotfix: the server is not running; Hotfix: Restart Server starts it.');
       void vscode.window.showErrorMessage(message);
       return undefined;
     }
@@ -509,6 +549,7 @@ export class HotfixController implements vscode.Disposable {
         run: () => this.rollback(),
       },
       { label: '$(graph) Show last evaluation report', run: () => this.showReport() },
+      { label: '$(circle-slash) Show suppressed suggestions', run: () => vscode.commands.executeCommand(COMMANDS.showSuppressions) },
       { label: '$(output) Open log', run: () => this.log.show(true) },
       { label: '$(debug-restart) Restart server', run: () => this.restart('restart requested') },
     ];

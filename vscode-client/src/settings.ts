@@ -9,6 +9,9 @@ export type RecordMode = (typeof RECORD_MODES)[number];
 export const RUNTIMES = ['auto', 'llama.cpp', 'transformers'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
+export const SUPPRESSION_SCOPES = ['workspace', 'everywhere', 'off'] as const;
+export type SuppressionScope = (typeof SUPPRESSION_SCOPES)[number];
+
 export const COMPLETION_ITEM_MODES = ['invoke', 'always', 'off'] as const;
 export type CompletionItemMode = (typeof COMPLETION_ITEM_MODES)[number];
 
@@ -18,6 +21,7 @@ export interface HotfixSettings {
   readonly dataDir: string;
   readonly continuousHotfixing: boolean;
   readonly record: RecordMode;
+  readonly suppressions: SuppressionScope;
   readonly maxNewTokens: number | undefined;
   readonly temperature: number | undefined;
   readonly contextTokens: number | undefined;
@@ -38,6 +42,7 @@ export interface InitializationOptions {
   dataDir?: string;
   continuousHotfixing: boolean;
   record: RecordMode;
+  suppressions?: SuppressionScope;
   maxNewTokens?: number;
   temperature?: number;
   contextTokens?: number;
@@ -79,6 +84,17 @@ export const RESTART_KEYS = [
   'server.command',
   'server.pythonPath',
 ] as const;
+
+/**
+ * Server settings the server applies as they change (workspace/didChangeConfiguration): no restart.
+ * Only keys that always have a value belong here: the server reads a change over the initialization
+ * options, so a key the user clears would fall back to its value at start, not to the server's default.
+ */
+export const LIVE_KEYS = ['suppressions'] as const;
+export type LiveKey = (typeof LIVE_KEYS)[number];
+
+/** What a change of live settings sends; every live key, so a return to the default is sent too. */
+export type LiveOptions = Pick<Required<InitializationOptions>, LiveKey>;
 
 /** Expands `~` and `${workspaceFolder}` / `${userHome}` in paths the user typed. */
 export function expandPath(value: string, vars: { home: string; workspaceFolder?: string }): string {
@@ -149,6 +165,7 @@ export function readSettings(get: SettingGetter): ReadResult {
     dataDir: str('dataDir'),
     continuousHotfixing: bool('continuousHotfixing', false),
     record: choice('record', RECORD_MODES, 'patterns'),
+    suppressions: choice('suppressions', SUPPRESSION_SCOPES, 'workspace'),
     maxNewTokens: num('maxNewTokens', 1, 4096, true),
     temperature: num('temperature', 0, 5, false),
     contextTokens: num('contextTokens', 16, 1_000_000, true),
@@ -172,6 +189,7 @@ export function toInitializationOptions(
   if (s.model) opts.model = looksLikePath(s.model) ? expandPath(s.model, vars) : s.model;
   if (s.runtime !== 'auto') opts.runtime = s.runtime;
   if (s.dataDir) opts.dataDir = expandPath(s.dataDir, vars);
+  if (s.suppressions !== 'workspace') opts.suppressions = s.suppressions;
   if (s.maxNewTokens !== undefined) opts.maxNewTokens = s.maxNewTokens;
   if (s.temperature !== undefined) opts.temperature = s.temperature;
   if (s.contextTokens !== undefined) opts.contextTokens = s.contextTokens;
@@ -180,6 +198,27 @@ export function toInitializationOptions(
   if (s.suggestionExpirySeconds !== undefined) opts.suggestionExpirySeconds = s.suggestionExpirySeconds;
   if (s.editWindowSeconds !== undefined) opts.editWindowSeconds = s.editWindowSeconds;
   return opts;
+}
+
+export function toLiveOptions(s: HotfixSettings): LiveOptions {
+  return { suppressions: s.suppressions };
+}
+
+/**
+ * Brings the live keys of initialization options already handed to the client up to date, in place:
+ * the client sends that object again when it restarts a crashed server.
+ */
+export function updateLiveOptions(
+  init: InitializationOptions,
+  s: HotfixSettings,
+  vars: { home: string; workspaceFolder?: string },
+): void {
+  const fresh = toInitializationOptions(s, vars);
+  const target = init as unknown as Record<string, unknown>;
+  for (const key of LIVE_KEYS) {
+    if (fresh[key] === undefined) delete target[key];
+    else target[key] = fresh[key];
+  }
 }
 
 /**
@@ -208,4 +247,9 @@ export function documentSelector(languages: readonly string[]): { scheme: string
 /** Whether a configuration change (tested key by key) should restart the server. */
 export function needsRestart(affects: (section: string) => boolean): boolean {
   return RESTART_KEYS.some((key) => affects(`hotfix.${key}`));
+}
+
+/** Whether a configuration change touches a setting the running server takes without a restart. */
+export function changesLiveSettings(affects: (section: string) => boolean): boolean {
+  return LIVE_KEYS.some((key) => affects(`hotfix.${key}`));
 }

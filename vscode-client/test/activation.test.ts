@@ -276,3 +276,132 @@ test('Train now shows what the server answered', async () => {
   await vscode.commands.executeCommand(COMMANDS.trainNow);
   assert.deepEqual(vscode.recorded.infos, ['hotfix: nothing to train on yet: no rejected or fixed suggestions']);
 });
+
+test('Show Suppressed Suggestions lists through the server command and removes the picked ones', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python15', 0) });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  const suppression = {
+    id: 's-1',
+    created: Date.now() / 1000 - 30,
+    workspace: '/ws',
+    context: 'def f(x):',
+    line: '    return x + 1',
+    statement: 'return x + 1',
+    fix: 'return x - 1',
+    reason: 'edited',
+    learnedBy: null,
+  };
+  lc.answers['workspace/executeCommand'] = (params: { command: string; arguments: string[] }) =>
+    params.arguments[0] === 'remove' ? { removed: params.arguments.length - 1 } : { suppressions: [suppression] };
+  vscode.recorded.quickPickAnswer = ['return x + 1'];
+  await vscode.commands.executeCommand(COMMANDS.showSuppressions);
+  const sent = lc.clients[0].requests.filter((r) => r.method === 'workspace/executeCommand').map((r) => r.params);
+  assert.deepEqual(sent, [
+    { command: 'hotfix.suppressions', arguments: ['list'] },
+    { command: 'hotfix.suppressions', arguments: ['remove', 's-1'] },
+  ]);
+  const row = vscode.recorded.quickPicks[0].items[2] as { label: string; description?: string; detail?: string };
+  assert.deepEqual([row.label, row.description, row.detail], ['return x + 1', 'fixed to return x - 1', 'below def f(x): · just now']);
+  assert.deepEqual(vscode.recorded.infos, ['hotfix: removed 1 suppressed suggestion: `return x + 1`. They can be suggested again.']);
+  assert.deepEqual(vscode.recorded.errors, []);
+});
+
+test('the status bar menu offers the suppressed suggestions', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python16', 0) });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  lc.answers['workspace/executeCommand'] = { suppressions: [] };
+  vscode.recorded.quickPickAnswer = 'suppressed suggestions';
+  await vscode.commands.executeCommand(COMMANDS.showMenu);
+  await until(() => vscode.recorded.infos.length === 1, 'message');
+  assert.match(vscode.recorded.infos[0], /no suggestions are suppressed/);
+});
+
+test('Show Suppressed Suggestions without a running server says so and asks nothing', async () => {
+  const slow = path.join(tmp, 'slow-python');
+  fs.writeFileSync(slow, '#!/bin/sh\nsleep 1\nexit 0\n', { mode: 0o755 });
+  await start({ 'server.pythonPath': slow });
+  await vscode.commands.executeCommand(COMMANDS.showSuppressions);
+  assert.deepEqual(vscode.recorded.errors.map((e) => e.message), ['hotfix: the server is still starting; try again in a moment.']);
+  assert.equal(vscode.recorded.quickPicks.length, 0);
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client', 5000);
+
+  lc.resetClients();
+  lc.startBehaviour.reject = new Error('connection closed');
+  await controller!.restart('test');
+  vscode.recorded.errors = [];
+  await vscode.commands.executeCommand(COMMANDS.showSuppressions);
+  assert.equal(vscode.recorded.errors.length, 1);
+  assert.match(vscode.recorded.errors[0].message, /hotfix: the server stopped/);
+  assert.equal(lc.clients[0].requests.filter((r) => r.method === 'workspace/executeCommand').length, 0);
+  assert.equal(vscode.recorded.quickPicks.length, 0);
+});
+
+test('changing hotfix.suppressions reaches the running server without a restart', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python17', 0), suppressions: 'off' });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  const client = lc.clients[0];
+  assert.deepEqual(client.clientOptions.initializationOptions, { continuousHotfixing: false, record: 'patterns', suppressions: 'off' });
+
+  vscode.setSetting('suppressions', 'everywhere');
+  await until(() => client.notifications.length === 1, 'notification');
+  assert.deepEqual(client.notifications, [
+    { method: 'workspace/didChangeConfiguration', params: { settings: { suppressions: 'everywhere' } } },
+  ]);
+  assert.equal(client.clientOptions.initializationOptions.suppressions, 'everywhere');
+  // A burst of changes sends what is in force at the end, once; back to the default is sent too.
+  vscode.setSetting('suppressions', 'off');
+  vscode.setSetting('suppressions', 'workspace');
+  await until(() => client.notifications.length === 2, 'notification');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(client.notifications.map((n) => n.params), [
+    { settings: { suppressions: 'everywhere' } },
+    { settings: { suppressions: 'workspace' } },
+  ]);
+  // A server the client restarts after a crash gets the setting in force, not the one at start.
+  assert.deepEqual(client.clientOptions.initializationOptions, { continuousHotfixing: false, record: 'patterns' });
+  // The command reads the scope in force.
+  lc.answers['workspace/executeCommand'] = { suppressions: [] };
+  vscode.setSetting('suppressions', 'off');
+  await vscode.commands.executeCommand(COMMANDS.showSuppressions);
+  assert.match(vscode.recorded.infos[0], /hotfix\.suppressions is off/);
+
+  // A bad value is reported and the default sent.
+  vscode.setSetting('suppressions', 'never');
+  await until(() => client.notifications.length === 4, 'notification');
+  assert.deepEqual(client.notifications[2].params, { settings: { suppressions: 'off' } });
+  assert.deepEqual(client.notifications[3].params, { settings: { suppressions: 'workspace' } });
+  assert.deepEqual(vscode.recorded.warnings, ['hotfix.suppressions must be one of workspace, everywhere, off; using workspace.']);
+
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(lc.clients.length, 1);
+  assert.equal(client.state, 'running');
+});
+
+test('a live setting changed while the server starts reaches it once it runs', async () => {
+  const slow = path.join(tmp, 'slow-python2');
+  fs.writeFileSync(slow, '#!/bin/sh\nsleep 0.3\nexit 0\n', { mode: 0o755 });
+  await start({ 'server.pythonPath': slow });
+  vscode.setSetting('suppressions', 'everywhere');
+  await until(() => lc.clients.length === 1 && lc.clients[0].notifications.length === 1, 'notification', 5000);
+  assert.equal(lc.clients[0].state, 'running');
+  assert.deepEqual(lc.clients[0].notifications[0].params, { settings: { suppressions: 'everywhere' } });
+});
+
+test('completionItems applies at once, without a restart', async () => {
+  await start({ 'server.pythonPath': fakePython('ok-python18', 0) });
+  await until(() => lc.clients.length === 1 && lc.clients[0].state === 'running', 'client');
+  const mw = lc.clients[0].clientOptions.middleware;
+  let calls = 0;
+  const next = () => {
+    calls += 1;
+    return [];
+  };
+  const typed = { triggerKind: vscode.CompletionTriggerKind.TriggerCharacter };
+  mw.provideCompletionItem({}, {}, typed, {}, next);
+  assert.equal(calls, 0);
+  vscode.setSetting('completionItems', 'always');
+  mw.provideCompletionItem({}, {}, typed, {}, next);
+  assert.equal(calls, 1);
+  assert.equal(lc.clients.length, 1);
+  assert.deepEqual(lc.clients[0].notifications, []);
+});

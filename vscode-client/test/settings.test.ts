@@ -1,12 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  changesLiveSettings,
   documentSelector,
   expandPath,
+  LIVE_KEYS,
   looksLikePath,
   needsRestart,
   readSettings,
+  RESTART_KEYS,
   toInitializationOptions,
+  toLiveOptions,
+  updateLiveOptions,
 } from '../src/settings';
 
 const vars = { home: '/home/u', workspaceFolder: '/ws' };
@@ -28,6 +33,7 @@ test('every server option is passed through in camelCase', () => {
       dataDir: '~/hotfix-data',
       continuousHotfixing: true,
       record: 'all',
+      suppressions: 'everywhere',
       maxNewTokens: 32,
       temperature: 0.4,
       contextTokens: 512,
@@ -43,6 +49,7 @@ test('every server option is passed through in camelCase', () => {
     dataDir: '/home/u/hotfix-data',
     continuousHotfixing: true,
     record: 'all',
+    suppressions: 'everywhere',
     maxNewTokens: 32,
     temperature: 0.4,
     contextTokens: 512,
@@ -120,4 +127,33 @@ test('the runtime: auto is left to the server, a bad one falls back with a messa
   assert.deepEqual(problems.map((p) => p.key), ['runtime']);
   assert.equal('runtime' in toInitializationOptions(settings, vars), false);
   assert.equal(needsRestart((section) => section === 'hotfix.runtime'), true);
+});
+
+test('suppressions: workspace by default (left to the server), everywhere or off sent, a bad value falls back', () => {
+  assert.equal(readSettings(from({})).settings.suppressions, 'workspace');
+  assert.equal('suppressions' in toInitializationOptions(readSettings(from({ suppressions: 'workspace' })).settings, vars), false);
+  for (const scope of ['everywhere', 'off'] as const) {
+    const { settings, problems } = readSettings(from({ suppressions: scope }));
+    assert.deepEqual(problems, []);
+    assert.equal(toInitializationOptions(settings, vars).suppressions, scope);
+  }
+  const { settings, problems } = readSettings(from({ suppressions: 'never' }));
+  assert.equal(settings.suppressions, 'workspace');
+  assert.deepEqual(problems.map((p) => p.key), ['suppressions']);
+  assert.match(problems[0].message, /one of workspace, everywhere, off; using workspace/);
+});
+
+test('suppressions is live: no restart, sent in full (the default too), and kept in the options a crashed server gets', () => {
+  const affects = (section: string) => section === 'hotfix.suppressions';
+  assert.equal(needsRestart(affects), false);
+  assert.equal(changesLiveSettings(affects), true);
+  assert.equal(changesLiveSettings((section) => section === 'hotfix.model'), false);
+  for (const key of LIVE_KEYS) assert.ok(!(RESTART_KEYS as readonly string[]).includes(key), key);
+  assert.deepEqual(toLiveOptions(readSettings(from({})).settings), { suppressions: 'workspace' });
+
+  const init = toInitializationOptions(readSettings(from({ record: 'all', suppressions: 'off' })).settings, vars);
+  updateLiveOptions(init, readSettings(from({ record: 'off', suppressions: 'everywhere' })).settings, vars);
+  assert.deepEqual(init, { continuousHotfixing: false, record: 'all', suppressions: 'everywhere' });
+  updateLiveOptions(init, readSettings(from({})).settings, vars);
+  assert.deepEqual(init, { continuousHotfixing: false, record: 'all' });
 });

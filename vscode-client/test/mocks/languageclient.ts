@@ -24,6 +24,7 @@ export function resetClients(): void {
 
 export class LanguageClient {
   readonly requests: { method: string; params: unknown }[] = [];
+  readonly notifications: { method: string; params: unknown }[] = [];
   readonly notificationHandlers = new Map<string, Handler>();
   state: 'created' | 'running' | 'stopped' | 'disposed' = 'created';
 
@@ -60,6 +61,11 @@ export class LanguageClient {
   onNotification(method: string, handler: Handler) {
     this.notificationHandlers.set(method, handler);
     return { dispose: () => this.notificationHandlers.delete(method) };
+  }
+
+  sendNotification(method: string, params: unknown): Promise<void> {
+    this.notifications.push({ method, params });
+    return Promise.resolve();
   }
 
   sendRequest(method: string, params: unknown): Promise<unknown> {

@@ -23,6 +23,7 @@ export const LogLevel = { Off: 0, Trace: 1, Debug: 2, Info: 3, Warning: 4, Error
 
 export const StatusBarAlignment = { Left: 1, Right: 2 };
 export const ConfigurationTarget = { Global: 1, Workspace: 2, WorkspaceFolder: 3 };
+export const QuickPickItemKind = { Separator: -1, Default: 0 };
 export const CompletionTriggerKind = { Invoke: 0, TriggerCharacter: 1, TriggerForIncompleteCompletions: 2 };
 
 export class ThemeColor {
@@ -63,8 +64,10 @@ export const recorded = {
   shownDocuments: [] as unknown[],
   /** The answer showErrorMessage gives (the title of a button), or undefined for "closed". */
   errorAnswer: undefined as string | undefined,
-  /** Picks the quick pick item whose label contains this text. */
-  quickPickAnswer: undefined as string | undefined,
+  /** Picks the quick pick item whose label contains this text (with canPickMany: each of these texts). */
+  quickPickAnswer: undefined as string | string[] | undefined,
+  /** The quick picks shown: their items and options. */
+  quickPicks: [] as { items: { label: string }[]; options: { canPickMany?: boolean; title?: string } | undefined }[],
 };
 
 const commands = new Map<string, (...args: unknown[]) => unknown>();
@@ -83,6 +86,7 @@ export function reset(settings: Record<string, unknown> = {}): void {
   recorded.shownDocuments = [];
   recorded.errorAnswer = undefined;
   recorded.quickPickAnswer = undefined;
+  recorded.quickPicks = [];
   commands.clear();
   for (const k of Object.keys(installedExtensions)) delete installedExtensions[k];
   settingsStore = { ...settings };
@@ -151,9 +155,14 @@ export const window = {
     recorded.statusMessages.push(message);
     return disposable;
   },
-  showQuickPick<T extends { label: string }>(items: T[]) {
+  showQuickPick<T extends { label: string; kind?: number }>(items: T[], options?: { canPickMany?: boolean; title?: string }) {
+    recorded.quickPicks.push({ items, options });
     const want = recorded.quickPickAnswer;
-    return Promise.resolve(want === undefined ? undefined : items.find((i) => i.label.includes(want)));
+    if (want === undefined) return Promise.resolve(undefined);
+    const wants = typeof want === 'string' ? [want] : want;
+    const pickable = items.filter((i) => i.kind !== QuickPickItemKind.Separator);
+    if (options?.canPickMany) return Promise.resolve(pickable.filter((i) => wants.some((w) => i.label.includes(w))));
+    return Promise.resolve(pickable.find((i) => wants.some((w) => i.label.includes(w))));
   },
   showTextDocument(doc: unknown) {
     recorded.shownDocuments.push(doc);
