@@ -357,7 +357,8 @@ def finish_suggestion(
     text = text.rstrip("\ufffd")
     if is_banned(text, request.steer.banned, ended=True):
         return None, "suppressed"  # the loop could not steer around it (a length or budget end)
-    return clean_suggestion(text, request.prefix, request.suffix), decision.reason if decision else reason
+    cleaned = clean_suggestion(text, request.prefix, request.suffix, language=request.language)
+    return cleaned, decision.reason if decision else reason
 
 
 class CompletionEngine(EngineBase):

@@ -33,9 +33,17 @@ def retention_tasks(count: int) -> tuple[Any, ...]:
         return ()
 
 
+def _through_first_line(text: str) -> str:
+    """A completion up to the end of its first non-blank line: the statement the user is shown."""
+    rows = text.split("\n")
+    first = next((i for i, row in enumerate(rows) if row.strip()), 0)
+    return "\n".join(rows[: first + 1])
+
+
 def is_clean(prefix: str, completion: str, suffix: str, program: str) -> bool:
     """What the product would show is not degenerate, and the program parses with it."""
-    if clean_suggestion(completion, prefix, suffix) is None:
+    # The cursor is at a line start: what follows it begins on the next line.
+    if clean_suggestion(completion, prefix, "\n" + suffix, language="python") is None:
         return False
     try:
         compile(program, "<retention>", "exec")
@@ -69,7 +77,7 @@ def measure_retention(model: Any, tokenizer: Any, probes: Sequence[str], config:
     lines = [first_line(prefix, text) for (prefix, _, _), text in zip(parts, texts, strict=True)]
     result = score_lines(tasks, lines)
     clean = tuple(
-        is_clean(prefix, text.split("\n")[0] if text.strip() else text, suffix, task.program(line))
+        is_clean(prefix, _through_first_line(text), suffix, task.program(line))
         for task, (prefix, _, suffix), text, line in zip(tasks, parts, texts, lines, strict=True)
     )
     return Retention(float(ppl), clean, tuple(result.passed()))

@@ -381,7 +381,7 @@ def _shows_fix(prompt: str, text: str, fix: str) -> bool:
     from hotfix_engine.filters import clean_suggestion
 
     first = text.split("\n", 1)[0]
-    return first.strip() == fix.strip() and clean_suggestion(text, prompt, "") is not None
+    return first.strip() == fix.strip() and clean_suggestion(text, prompt, "", language="python") is not None
 
 
 def _print_gate(screen: Screen, data: Path, model_key: str, version: str | None) -> None:
