@@ -42,10 +42,15 @@ class GateConfig:
     # A prompt counts as changed when the odds of fixed against buggy moved by this factor (log).
     min_shift: float = math.log(1.25)
     prompt_tokens: int = 512  # prompt budget for scoring; the nearest code decides the next statement
+    # Perplexity needs the whole vocabulary's logits at every position (262k for Gemma): 4 texts of 256
+    # tokens take a few seconds a version; the suggestions below are the sharper retention check.
+    probe_texts: int = 4
     probe_tokens: int = 256  # tokens of each perplexity probe text
-    retention_tasks: int = 16  # ordinary line completions whose suggestions are checked
-    retention_tokens: int = 32
-    # Net line tasks the candidate may pass fewer of than the current version (one: a near-tie flips).
+    retention_tasks: int = 12  # ordinary line completions whose suggestions are checked
+    retention_tokens: int = 24  # one line; the task is over at its end
+    retention_prompt_tokens: int = 256  # the docstring and the lines above: what decides one line
+    # Net line tasks the candidate may lose (tests failed, or its suggestion degenerate) against the
+    # current version: one, as a near-tie between two tokens flips under any weight change.
     max_tasks_lost: int = 1
 
     def __post_init__(self) -> None:
@@ -53,7 +58,12 @@ class GateConfig:
             raise ValueError("max_retention_loss must be in [0, 1)")
         if not 0.0 < self.alpha < 1.0:
             raise ValueError("alpha must be in (0, 1)")
-        if self.prompt_tokens < 16 or self.probe_tokens < 2 or self.retention_tasks < 0:
+        if (
+            self.prompt_tokens < 16
+            or self.probe_tokens < 2
+            or self.retention_tasks < 0
+            or self.probe_texts < 1
+        ):
             raise ValueError("prompt_tokens, probe_tokens and retention_tasks are too small")
 
 
@@ -214,8 +224,10 @@ def compare_retention(candidate: Retention, current: Retention, config: GateConf
             passed_before=sum(current.passed),
             passed_after=sum(candidate.passed),
         )
-        if candidate.degenerate > current.degenerate:
-            problems.append("suggestions turned degenerate or unparseable")
+        broke = sum(a and not b for a, b in zip(current.clean, candidate.clean, strict=True))
+        mended = sum(b and not a for a, b in zip(current.clean, candidate.clean, strict=True))
+        if broke - mended > config.max_tasks_lost:
+            problems.append(f"{broke - mended} more suggestions degenerate or unparseable")
         if lost - gained > config.max_tasks_lost:
             problems.append(f"{lost - gained} fewer line tasks passed")
     text = "; ".join(parts) + (f" ({'; '.join(problems)})" if problems else "")
@@ -269,20 +281,29 @@ def gate_summary(manifest: dict[str, Any]) -> dict[str, Any]:
 def score_pairs(
     model: Any, tokenizer: Any, pairs: Sequence[BugFixPair], config: GateConfig, fim: Any = None
 ) -> tuple[PairScore, ...]:
-    """Each pair prompted where its lines part, both statements scored exactly (likelihood.py)."""
+    """Each pair prompted where its statements part, both scored exactly as served (likelihood.py).
+
+    The cut is the first character where they differ, wherever it falls: token healing takes a
+    partial token back as the server does, so the prompt is the one a user typing the line meets.
+    """
     from hotfix_engine.evaluation.likelihood import Completion, completion_logprobs
-    from hotfix_engine.pairs import at_divergence
 
     items: list[Completion] = []
     sides: list[tuple[int | None, int | None]] = []
     for pair in pairs:
-        split = at_divergence(pair)
-        cut = len(split.prefix) - len(pair.prefix)
+        buggy, fixed = pair.buggy.rstrip("\n"), pair.fixed.rstrip("\n")
+        cut = 0
+        if buggy.strip() and fixed.strip():
+            # At least one character of each is left to score (one may extend the other).
+            while cut < min(len(buggy), len(fixed)) - 1 and buggy[cut] == fixed[cut]:
+                cut += 1
+        prefix = pair.prefix + buggy[:cut]
         slots: list[int | None] = []
-        for statement in (pair.buggy, pair.fixed):
-            text = statement.rstrip("\n")
+        for text in (buggy, fixed):
             if text.strip():
-                items.append(Completion(split.prefix, text[cut:] + "\n", pair.suffix))
+                # The statement's text, not its newline: a model writes ":\n" or "\n    " as one token,
+                # so a lone "\n" token after it would score a tokenisation it never writes.
+                items.append(Completion(prefix, text[cut:], pair.suffix))
                 slots.append(len(items) - 1)
             else:
                 slots.append(None)

@@ -694,7 +694,7 @@ def train_and_publish(
             started=started,
         )
         current = registry.current()
-        probes = retention_probe_texts()
+        probes = retention_probe_texts(gate_config.probe_texts)
         before = None
         gated = bool(held_out or taught)
         common = {

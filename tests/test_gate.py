@@ -130,13 +130,13 @@ def test_pairs_are_scored_exactly_where_their_lines_part(tiny_loaded):
     pair = BugFixPair(prefix="def add(a, b):\n", buggy="    return a - b", fixed="    return a + b")
     config = GateConfig()
     (score,) = score_pairs(tiny_loaded.model, tiny_loaded.tokenizer, [pair], config)
-    # At the divergence ("    return a"), the statements' rests are scored as served.
+    # Where the statements part ("    return a "), their rests are scored as served.
     direct = completion_logprobs(
         tiny_loaded.model,
         tiny_loaded.tokenizer,
         [
-            Completion("def add(a, b):\n    return a", " - b\n"),
-            Completion("def add(a, b):\n    return a", " + b\n"),
+            Completion("def add(a, b):\n    return a ", "- b"),
+            Completion("def add(a, b):\n    return a ", "+ b"),
         ],
     )
     assert (score.buggy, score.fixed) == pytest.approx(tuple(direct))

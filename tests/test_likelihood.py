@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from hotfix_engine.evaluation.likelihood import Completion, completion_logprobs
+from hotfix_engine.picking import only_tokens_starting_with
 from hotfix_engine.prompts import prompt_for
 
 ITEMS = [
@@ -17,14 +18,23 @@ ITEMS = [
 
 
 def _direct(model, tokenizer, item: Completion) -> float:
-    """One row, no padding, every position's logits: the definition of the score."""
+    """One row, no padding, every position's logits, and serving's own healing mask on the first."""
     prompt = prompt_for(tokenizer, item.prefix, item.suffix, budget=512)
     target = tokenizer(prompt.healed + item.completion, add_special_tokens=False).input_ids
     ids = torch.tensor([prompt.ids + target])
     with torch.inference_mode():
-        logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
+        logits = model(input_ids=ids).logits[0].float()
     start = len(prompt.ids)
-    return float(sum(logp[start + i - 1, t] for i, t in enumerate(target)))
+    rows = [logits[start + i - 1] for i in range(len(target))]
+    if prompt.healed:
+        first = only_tokens_starting_with(
+            rows[0].numpy(),
+            prompt.healed,
+            lambda t: tokenizer.decode([t]),
+            lambda text: tokenizer(text, add_special_tokens=False).input_ids[0],
+        )
+        rows[0] = torch.from_numpy(first)
+    return float(sum(torch.log_softmax(row, dim=-1)[t] for row, t in zip(rows, target, strict=True)))
 
 
 def test_batched_scores_equal_one_row_at_a_time(tiny_loaded):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from hotfix_engine.models import FimTokens
+from hotfix_engine.picking import HEAL_CANDIDATES
 from hotfix_engine.prompts import prompt_for
 
 # Rows scored together: each keeps its target positions' logits over the whole vocabulary
@@ -46,28 +47,37 @@ def completion_logprobs(
     """``log P(completion | prompt)`` for each item, summed over the completion's tokens.
 
     With token healing the prompt's last token is taken back and the completion is scored from the
-    healed text on, as the model writes it when serving.
+    healed text on, as the model writes it when serving: the first token's probability is taken
+    among the tokens that start with the healed text (serving's mask), not the whole vocabulary.
     """
-    rows: list[tuple[list[int], list[int]]] = []
+    rows: list[tuple[list[int], list[int], str]] = []
     for item in items:
         prompt = prompt_for(tokenizer, item.prefix, item.suffix, budget=budget, fim=fim)
         target = list(tokenizer(prompt.healed + item.completion, add_special_tokens=False).input_ids)
-        rows.append((list(prompt.ids), target))
+        rows.append((list(prompt.ids), target, prompt.healed))
     scores: list[float] = []
     for start in range(0, len(rows), batch_rows):
         scores.extend(_score(model, rows[start : start + batch_rows], tokenizer))
     return scores
 
 
-def _score(model, rows: list[tuple[list[int], list[int]]], tokenizer) -> list[float]:
+def _healed_share(logp: torch.Tensor, healed: str, first: int, tokenizer) -> float:
+    """log of the probability mass serving's healing mask keeps: tokens that start with ``healed``."""
+    count = min(HEAL_CANDIDATES, logp.shape[-1])
+    candidates = logp.topk(count).indices.tolist()
+    allowed = {i for i in candidates if str(tokenizer.decode([i])).startswith(healed)} | {first}
+    return float(torch.logsumexp(logp[list(allowed)], dim=0))
+
+
+def _score(model, rows: list[tuple[list[int], list[int], str]], tokenizer) -> list[float]:
     """Left-padded rows, so every target ends the row and only the last positions' logits are kept."""
     device = next(model.parameters()).device
-    width = max(len(p) + len(t) for p, t in rows)
-    keep = max(len(t) for _, t in rows) + 1
+    width = max(len(p) + len(t) for p, t, _ in rows)
+    keep = max(len(t) for _, t, _ in rows) + 1
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (prompt, target) in enumerate(rows):
+    for i, (prompt, target, _) in enumerate(rows):
         seq = prompt + target
         ids[i, width - len(seq) :] = torch.tensor(seq)
         mask[i, width - len(seq) :] = 1
@@ -81,12 +91,15 @@ def _score(model, rows: list[tuple[list[int], list[int]]], tokenizer) -> list[fl
     ).logits.float()
     logp = torch.log_softmax(logits, dim=-1)  # (rows, keep, vocab): position j predicts token j+1
     scores = []
-    for i, (_, target) in enumerate(rows):
+    for i, (_, target, healed) in enumerate(rows):
         if not target:
             scores.append(0.0)
             continue
         # The target's tokens are the row's last len(target); their predictions sit one position earlier.
         steps = torch.arange(keep - 1 - len(target), keep - 1)
         chosen = torch.tensor(target)
-        scores.append(float(logp[i, steps, chosen].sum()))
+        score = float(logp[i, steps, chosen].sum())
+        if healed:
+            score -= _healed_share(logp[i, steps[0]], healed, target[0], tokenizer)
+        scores.append(score)
     return scores
