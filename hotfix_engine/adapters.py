@@ -14,8 +14,10 @@ import logging
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from filelock import FileLock
 
 from hotfix_engine.errors import AdapterError
 from hotfix_engine.gguf_lora import GGUF_LORA_FILE
-from hotfix_engine.paths import adapters_root
+from hotfix_engine.paths import adapters_root, private_dir
 from hotfix_engine.processes import process_alive
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,18 @@ POINTER = "current"
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
 TEMP_PREFIX = ".tmp-"
 NONE = "none"
+# The store records a version learnt from, published inside its folder (see add and consumed_records).
+CONSUMED = "consumed.json"
+KILL_AT_ENV = "HOTFIX_TEST_KILL_AT"  # tests only: the kill point where the process dies (kill_point)
+
+
+def kill_point(name: str) -> None:
+    """Die here as a SIGKILL would when a test names this point in HOTFIX_TEST_KILL_AT; else nothing.
+
+    The kill-matrix tests use it to stop a run at a known step instead of after a guessed sleep.
+    """
+    if os.environ.get(KILL_AT_ENV) == name:
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 @dataclass(frozen=True)
@@ -69,8 +83,8 @@ def _fsync_dir(path: Path) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file next to ``path``, fsync it, and rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)  # 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2, sort_keys=True, default=str)
@@ -88,7 +102,7 @@ class AdapterRegistry:
 
     def __init__(self, data_dir: Path, model_key: str):
         self.root = adapters_root(Path(data_dir)) / model_key
-        self._lock = FileLock(str(self.root.parent / f".{model_key}.lock"))
+        self._lock = FileLock(str(self.root.parent / f".{model_key}.lock"), mode=0o600)
 
     def _read(self, version: str, folder: Path) -> AdapterVersion:
         try:
@@ -154,7 +168,7 @@ class AdapterRegistry:
                 raise AdapterError(
                     f"{version} was not published ({target.reason or 'rejected'}); use --force"
                 )
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         with self._lock:  # staging clean-up, also under the lock, must not take our temporary file
             fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=self.root)
             try:
@@ -186,15 +200,23 @@ class AdapterRegistry:
 
     def staging(self) -> Path:
         """A fresh hidden folder inside the root to write a new version into before it is added."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=self.root))
+        private_dir(self.root)
+        return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=self.root))  # 0700
 
-    def add(self, staged: Path, manifest: dict[str, Any], *, make_current: bool = False) -> AdapterVersion:
+    def add(
+        self,
+        staged: Path,
+        manifest: dict[str, Any],
+        *,
+        make_current: bool = False,
+        consumed: Sequence[str] = (),
+    ) -> AdapterVersion:
         """Turn a staged folder holding peft's files into the next version, atomically.
 
-        The manifest is written into the staged folder first, then the folder is renamed to its
-        version name under a lock (so two trainers never take one number); a crash at any point
-        leaves either no version or a complete one, and ``current`` untouched until the rename is done.
+        The manifest (and ``consumed``, the store records the version learnt from) is written into
+        the staged folder first, then the folder is renamed to its version name under a lock (so two
+        trainers never take one number); a crash at any point leaves either no version or a complete
+        one, and ``current`` untouched until the rename is done.
         """
         missing = [name for name in PEFT_FILES if not (staged / name).is_file()]
         if missing:
@@ -205,12 +227,18 @@ class AdapterRegistry:
             version = f"v{(int(names[-1][1:]) + 1) if names else 1:04d}"
             manifest = {**manifest, "version": version, "created": manifest.get("created", time.time())}
             write_json_atomic(staged / MANIFEST, manifest)
+            if consumed:
+                write_json_atomic(staged / CONSUMED, sorted(consumed))
+            for item in staged.iterdir():  # peft wrote them with the umask's mode: its owner's only
+                if item.is_file():
+                    os.chmod(item, 0o600)
             optional = [GGUF_LORA_FILE] if (staged / GGUF_LORA_FILE).is_file() else []
             for name in [*PEFT_FILES, *optional]:
                 with open(staged / name, "rb") as handle:
                     os.fsync(handle.fileno())
             os.rename(staged, self.root / version)
             _fsync_dir(self.root)
+            kill_point("renamed")
             added = self._read(version, self.root / version)
             if make_current:
                 self.set_current(version)
@@ -228,3 +256,15 @@ class AdapterRegistry:
                 shutil.rmtree(path, ignore_errors=True)
             elif not match:
                 path.unlink(missing_ok=True)
+
+
+def consumed_records(folder: Path) -> list[str]:
+    """The store records the version in ``folder`` learnt from (none for a version made before the list)."""
+    try:
+        data = json.loads((folder / CONSUMED).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s: %s", folder / CONSUMED, exc)
+        return []
+    return [str(item) for item in data] if isinstance(data, list) else []

@@ -3,12 +3,15 @@
 One daemon per data folder (a file lock: every server may try to start one, only the first runs).
 It never trains in its own process: each run is ``hotfix train --from-store`` in a child process at
 low priority, so a crash, an out-of-memory kill or a stop request ends that run and nothing else; the
-trainer publishes through the adapter registry, which never leaves half a version behind.
+trainer publishes through the adapter registry, which never leaves half a version behind. A run
+that falls due while another run (a manual `hotfix train`) holds the training lock waits for it, says
+so in ``trainer/daemon.json``, and starts once the lock is free.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shlex
@@ -23,9 +26,10 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from hotfix_engine.adapters import consumed_records, write_json_atomic
 from hotfix_engine.errors import ConfigError
-from hotfix_engine.paths import logs_dir
-from hotfix_engine.processes import spawn_low_priority
+from hotfix_engine.paths import logs_dir, private_dir
+from hotfix_engine.processes import process_alive, spawn_low_priority
 from hotfix_engine.trainer_status import read_status, write_status
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,37 @@ log = logging.getLogger(__name__)
 REQUEST_FILE = "train-request"  # touched by `hotfix.train` to ask for a run now
 TRAIN_ARGS_ENV = "HOTFIX_TRAIN_ARGS"  # extra `hotfix train` options for every run, e.g. "--epochs 5"
 CHANGES = {"created", "modified", "moved", "deleted", "closed"}  # watchdog event types that are writes
+TRAIN_BUSY = "another training run is in progress for this data folder"  # trainer's refusal, one line
+STATE_FILE = "daemon.json"  # what the daemon is waiting for, for `hotfix status` and the editor
+REFUSED = -2  # train_once: the run found another run (a manual `hotfix train`) holding the training lock
+
+
+def train_lock_path(data_dir: Path) -> Path:
+    """The lock of the one training run a data folder allows; `hotfix train` holds it while it runs."""
+    return Path(data_dir) / "trainer" / "train.lock"
+
+
+def training_locked(data_dir: Path) -> bool:
+    """Whether a training run holds the lock now (a probe: taken and let go at once)."""
+    lock = FileLock(str(train_lock_path(data_dir)), mode=0o600)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def read_daemon_state(data_dir: Path) -> dict[str, Any]:
+    """``{"waiting": reason or None, "since": time or None}`` of the daemon serving ``data_dir``."""
+    state: dict[str, Any] = {"waiting": None, "since": None}
+    try:
+        data = json.loads((Path(data_dir) / "trainer" / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return state
+    if isinstance(data, dict) and isinstance(data.get("pid"), int) and process_alive(data["pid"]):
+        state.update({key: data.get(key) for key in state})
+    return state
 
 
 @dataclass(frozen=True)
@@ -72,23 +107,27 @@ def trainable_records(data_dir: Path) -> tuple[int, str]:
     store = Store.open(data_dir)
     try:
         current = _current_version(data_dir)
-        records = store.training_records(not_consumed_by=current)
+        if current is not None:
+            # A run killed between publishing and marking: its version lists what it consumed.
+            store.reconcile_consumed(current[1], consumed_records(current[0] / current[1]))
+        records = store.training_records(not_consumed_by=current[1] if current else None)
     finally:
         store.close()
     ids = sorted([p.record_id for p in records.pairs] + [u.record_id for u in records.unlearn_only])
     return len(ids), hashlib.sha1("\n".join(ids).encode()).hexdigest()
 
 
-def _current_version(data_dir: Path) -> str | None:
-    """The current version name across model keys (the store is shared by all models of a folder)."""
+def _current_version(data_dir: Path) -> tuple[Path, str] | None:
+    """The current version (its model's folder and name) across model keys: the store is shared by all
+    models of a data folder."""
     root = data_dir / "adapters"
-    newest: tuple[float, str] | None = None
+    newest: tuple[float, str, Path] | None = None
     for pointer in root.glob("*/current") if root.is_dir() else []:
         name = pointer.read_text(encoding="utf-8").strip()
         if name and name != "none":
-            stamp = pointer.stat().st_mtime
-            newest = max(newest or (stamp, name), (stamp, name))
-    return newest[1] if newest else None
+            found = (pointer.stat().st_mtime, name, pointer.parent)
+            newest = max(newest or found, found)
+    return (newest[2], newest[1]) if newest else None
 
 
 def request_training(data_dir: Path) -> None:
@@ -118,6 +157,8 @@ class Daemon:
         self.seen_fingerprint = ""  # the records seen at the last look
         self.runs = 0
         self.child: subprocess.Popen[bytes] | None = None
+        self.waiting: str | None = None  # a due run waiting for another run's training lock: why it is due
+        self._waiting_requested = False  # that run was asked for (the request file is gone by then)
         self._wake = threading.Event()
 
     # -- watching ---------------------------------------------------------------------
@@ -126,7 +167,10 @@ class Daemon:
         if kind not in CHANGES:
             return  # reads, our own included, are not news
         name = Path(path).name
-        if name.startswith("store.sqlite3") or name == REQUEST_FILE:
+        # While a run waits, the other run's writes (its status) may mean the lock is free; the lock
+        # file itself is left out: probing it is a write event of its own.
+        waiting = self.waiting is not None and name != train_lock_path(self.data_dir).name
+        if name.startswith("store.sqlite3") or name == REQUEST_FILE or waiting:
             self._wake.set()
 
     def _observer(self) -> Any:
@@ -148,8 +192,8 @@ class Daemon:
 
     def run(self, stop: threading.Event) -> int:
         """Serve until ``stop``; returns 0, or 3 when another daemon already serves this folder."""
-        (self.data_dir / "trainer").mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.data_dir / "trainer" / "daemon.lock"))
+        private_dir(self.data_dir / "trainer")
+        lock = FileLock(str(self.data_dir / "trainer" / "daemon.lock"), mode=0o600)
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -175,7 +219,7 @@ class Daemon:
     def tick(self, stop: threading.Event) -> str:
         """Decide once, and train if due; returns the decision's reason (tests call it directly)."""
         request = self.data_dir / "trainer" / REQUEST_FILE
-        requested = request.exists()
+        requested = request.exists() or self._waiting_requested
         try:
             count, fingerprint = trainable_records(self.data_dir)
         except Exception as exc:  # a locked or corrupt store: report, keep watching
@@ -195,17 +239,44 @@ class Daemon:
         if requested:
             request.unlink(missing_ok=True)
         if not due:
+            if self.waiting is not None:
+                log.info("the run that waited for the training lock is no longer due: %s", reason)
+                self._set_waiting(None, False)
             log.debug("not training: %s", reason)
             return reason
+        if training_locked(self.data_dir):
+            return self._set_waiting(reason, requested)
+        before = self.last_run, self.last_fingerprint
         self.last_run = time.monotonic()
         self.last_fingerprint = fingerprint
-        self.train_once(stop)
+        if self.train_once(stop) == REFUSED:  # the other run took the lock between the probe and the start
+            self.last_run, self.last_fingerprint = before
+            return self._set_waiting(reason, requested)
+        self._set_waiting(None, False)
         return reason
 
+    def _set_waiting(self, reason: str | None, requested: bool) -> str:
+        """Hold a due run until the training lock is free (the loop retries each poll), and say so."""
+        if (reason is None) != (self.waiting is None):
+            if reason is not None:
+                log.info(
+                    "a run is due (%s) but another training run holds the lock: it runs after that one",
+                    reason,
+                )
+            write_json_atomic(
+                self.data_dir / "trainer" / STATE_FILE,
+                {"pid": os.getpid(), "waiting": reason, "since": time.time() if reason else None},
+            )
+        self.waiting, self._waiting_requested = reason, requested and reason is not None
+        return f"waiting for another training run to finish ({reason})" if reason else ""
+
     def train_once(self, stop: threading.Event) -> int:
-        """One ``hotfix train --from-store`` in a low-priority child; its failure is only reported."""
+        """One ``hotfix train --from-store`` in a low-priority child; its failure is only reported.
+
+        Returns its exit code, -1 when stopped, or REFUSED when another run held the training lock.
+        """
         logs = logs_dir(self.data_dir)
-        logs.mkdir(parents=True, exist_ok=True)
+        private_dir(logs)
         log_file = logs / f"train-{time.strftime('%Y%m%d-%H%M%S')}.log"
         command = [
             sys.executable,
@@ -234,6 +305,9 @@ class Daemon:
                 return -1
         code = self.child.returncode
         self.child = None
+        if code != 0 and _refused(log_file):
+            log.info("the run found another training run holding the lock; it will run after that one")
+            return REFUSED  # the status file is the other run's: leave it alone
         if code != 0:
             status = read_status(self.data_dir)
             message = f"training failed (exit {code}); see {log_file}"
@@ -254,3 +328,13 @@ class Daemon:
             child.kill()
             child.wait()
         self.child = None
+
+
+def _refused(log_file: Path) -> bool:
+    """Whether a failed run's log ends with the trainer's refusal to run beside another run."""
+    try:
+        with open(log_file, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 4096))
+            return TRAIN_BUSY in handle.read().decode("utf-8", "replace")
+    except OSError:
+        return False

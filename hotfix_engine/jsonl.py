@@ -1,10 +1,14 @@
-"""JSON Lines files (pairs, problems): read whole, one object a line, errors naming file and line."""
+"""JSON Lines files (pairs, problems): read whole, one object a line, errors naming file and line.
+
+Written atomically and privately, with every text redacted: a pair file leaves hotfix's hands.
+"""
 
 from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +41,40 @@ def read_objects(path: Path, what: str) -> Iterator[tuple[str, dict[str, Any]]]:
         if not isinstance(obj, dict):
             raise DataError(f"{where}expected a JSON object")
         yield where, obj
+
+
+def _redacted(value: Any) -> Any:
+    from hotfix_engine.redact import redact
+
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
+
+
+def write_objects(path: Path, objects: Iterable[dict[str, Any]], *, redact: bool = True) -> int:
+    """Write ``objects`` as JSON Lines; returns how many.
+
+    A temporary file (0600, as is the result) is renamed into place, so a reader never sees half a
+    file. With ``redact`` every string is redacted first, as the store would: files made from the
+    user's code (exported or mined pairs, training data) carry no secret the store would not keep.
+    """
+    from hotfix_engine.paths import open_private
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    count = 0
+    try:
+        with open_private(tmp) as handle:
+            for obj in objects:
+                handle.write(json.dumps(_redacted(obj) if redact else obj, ensure_ascii=False) + "\n")
+                count += 1
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count

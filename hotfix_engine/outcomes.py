@@ -20,6 +20,7 @@ injected clock.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from dataclasses import dataclass
 from hotfix_engine.pairs import normalize_statement
 from hotfix_engine.store import OutcomeRecord
 
-# A command that follows the editor's insertion arrives a moment later; until then the acceptance
-# is held so it is recorded once, as "command", not as "typed".
+# A command that follows the editor's insertion arrives a moment later. The acceptance is returned
+# (and so stored) at once as "typed", lest a kill lose it; a command within this grace turns that
+# record into "command" (OutcomeRecord.replaces) rather than adding a second acceptance.
 COMMAND_GRACE_S = 1.0
 # One change inserting this much of the suggestion is the editor accepting part of it, not typing.
 PARTIAL_STEP = 2
@@ -63,6 +65,8 @@ class _Accepted:
 
 @dataclass
 class _Held:
+    """A typed acceptance already returned, which the accept command may still turn into "command"."""
+
     record: OutcomeRecord
     release_at: float
 
@@ -163,7 +167,8 @@ class OutcomeTracker:
         out = self._release(self.clock())
         held = self._held.pop(suggestion_id, None)
         if held is not None:
-            out.append(self._outcome(suggestion_id, "accepted", "command"))
+            final = self._outcome(suggestion_id, "accepted", "command")
+            out.append(dataclasses.replace(final, created=held.record.created, replaces=held.record.reason))
             return out
         live = self._live
         if live is None or live.suggestion_id != suggestion_id:
@@ -229,8 +234,8 @@ class OutcomeTracker:
 
     def flush(self) -> list[OutcomeRecord]:
         """Decide everything now (on shutdown)."""
-        out = [held.record for held in self._held.values()]
-        self._held.clear()
+        out: list[OutcomeRecord] = []
+        self._held.clear()  # returned already
         if self._live is not None:
             out.extend(self._end_live("expired"))
         for acc in list(self._accepted.values()):
@@ -245,8 +250,10 @@ class OutcomeTracker:
     # Internals --------------------------------------------------------------------------------
 
     def _release(self, now: float) -> list[OutcomeRecord]:
-        due = [sid for sid, held in self._held.items() if now >= held.release_at]
-        return [self._held.pop(sid).record for sid in due]
+        """End the grace of typed acceptances: they stay "typed" (returned already, nothing to add)."""
+        for sid in [sid for sid, held in self._held.items() if now >= held.release_at]:
+            del self._held[sid]
+        return []
 
     def _end_live(self, reason: str) -> list[OutcomeRecord]:
         """Close the live suggestion: a partial insertion by the editor counts as a partial accept."""
@@ -277,7 +284,7 @@ class OutcomeTracker:
             self._watch(live, line_start, line_end, text[line_start:line_end])
             record = self._outcome(live.suggestion_id, "accepted", "typed")
             self._held[live.suggestion_id] = _Held(record, now + COMMAND_GRACE_S)
-            return []
+            return [record]  # written ahead: a kill during the grace must not lose it
         if not live.text.startswith(inserted):
             return self._end_live("diverged")
         live.end += delta

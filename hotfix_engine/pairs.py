@@ -6,7 +6,6 @@ A pair file is JSON Lines, one object a line, with the fields of :class:`BugFixP
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -89,17 +88,10 @@ def load_pair_files(paths: Iterable[str | Path]) -> list[BugFixPair]:
 
 
 def write_pairs(path: str | Path, pairs: Iterable[BugFixPair]) -> int:
-    """Write pairs as JSON Lines (atomically: a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    count = 0
-    with tmp.open("w", encoding="utf-8") as handle:
-        for pair in pairs:
-            handle.write(json.dumps(pair.to_json(), ensure_ascii=False) + "\n")
-            count += 1
-    tmp.replace(path)
-    return count
+    """Write pairs as JSON Lines: atomically, readable by the owner only, and redacted (jsonl.write_objects)."""
+    from hotfix_engine.jsonl import write_objects
+
+    return write_objects(Path(path), (pair.to_json() for pair in pairs))
 
 
 SPLITS = ("train", "val", "test")

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hotfix_engine.paths import open_private
+
 NICENESS = 10  # background training yields the CPU to completions
 
 # Lowers its own priority, then becomes the command (exec: same pid, so the caller's Popen polls and
@@ -49,7 +51,7 @@ def spawn_low_priority(
 
     ``new_session`` keeps an editor's Ctrl-C (sent to its process group) away from the child.
     """
-    with open(log_file, "ab") as output:
+    with open_private(log_file, "ab") as output:
         return subprocess.Popen(
             low_priority_command(command),
             stdin=subprocess.DEVNULL,

@@ -3,7 +3,9 @@
 One SQLite file in WAL mode under the data folder, readable by its owner only. Several servers and
 one trainer use it at once: every write is one short ``BEGIN IMMEDIATE`` transaction, readers never
 block writers, and a busy timeout absorbs the rest. A crash or kill loses at most the event being
-written; WAL commits are atomic, so the file is never left half-written.
+written; WAL commits are atomic, so the file is never left half-written, and a log damaged after the
+fact (which SQLite silently cuts short) is reported when the store is opened. The file carries
+hotfix's application id: hotfix never writes to a file at its path that is not its own store.
 
 Nothing is written unredacted (e-mail addresses, IPs and secrets become placeholders), and the
 ``record`` mode decides what is kept at all: ``patterns`` (default) keeps suggestions that match a
@@ -19,10 +21,11 @@ import json
 import logging
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +33,9 @@ from typing import IO, Any
 
 from hotfix_engine.errors import ConfigError, StoreError
 from hotfix_engine.pairs import BugFixPair, normalize_statement
-from hotfix_engine.paths import store_path
+from hotfix_engine.paths import private_dir, store_path
 from hotfix_engine.patterns.matcher import PatternMatch
-from hotfix_engine.redact import redact
+from hotfix_engine.redact import redact, redact_parts
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,9 @@ STORED_PREFIX_CHARS = 8192
 # After the cursor: the rest of its line (edit and rule pairs end their buggy line with it) and
 # about the 20 lines a fill-in-the-middle prompt reads (prompts.SUFFIX_LINES); nothing reads more.
 STORED_SUFFIX_CHARS = 2048
+# Redaction reads this far beyond each window, so that a secret the window cuts (a key block whose
+# BEGIN line lies just outside it; an RSA-4096 key is some 3,300 characters) is still recognised.
+REDACT_MARGIN = 8192
 
 _V1 = """
 CREATE TABLE suggestions (
@@ -132,11 +138,102 @@ def _v2_trim_context(db: sqlite3.Connection) -> None:
         )
 
 
+def _redact_document(prefix: str, middle: Sequence[str], suffix: str) -> tuple[str, list[str], str]:
+    """Redact the code before the cursor, what is in between and the code after it as one text.
+
+    As one: a secret typed partly before the cursor and partly in the suggestion (or split by an
+    edit) is only recognised whole. Only REDACT_MARGIN beyond each window is read, so a secret cut
+    by the window (a key block whose BEGIN line lies just outside) is still seen, and a long file
+    costs no more than a short one. The prefix and suffix returned are at most that long.
+    """
+    head = prefix[-(STORED_PREFIX_CHARS + REDACT_MARGIN) :]
+    tail = suffix[: STORED_SUFFIX_CHARS + REDACT_MARGIN]
+    parts = redact_parts(head, *middle, tail)
+    return parts[0], parts[1:-1], parts[-1]
+
+
+def _redact_final(prefix: str, final_text: str) -> str:
+    """The line a suggestion became, redacted in the context of the code before it.
+
+    The whole prefix, not only up to its last line start: its last line may be all a placeholder
+    says of a secret the final text completes; repeating the line's start does no harm.
+    """
+    base = prefix[-REDACT_MARGIN:]
+    return redact_parts(base if base.endswith("\n") else base + "\n", final_text)[1]
+
+
+def _redact_matches(matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            **m,
+            "message": redact(m.get("message") or ""),
+            "fix": None if m.get("fix") is None else redact(m["fix"]),
+        }
+        for m in matches
+    ]
+
+
+def _v3_redact_again(db: sqlite3.Connection) -> None:
+    """Redact every stored text again, in place, with the rules that replaced the first ones.
+
+    The first rules missed secrets (unquoted .env values, Authorization headers, IPv6 addresses,
+    temporary AWS keys, many vendors' tokens, a secret split between the code and a suggestion);
+    records are kept, only their text changes. The free pages left behind are zeroed (secure_delete)
+    and given back by the compaction that follows a migration that changed rows.
+    """
+    rows = db.execute("SELECT id, uri, prefix, text, suffix, matches FROM suggestions").fetchall()
+    if rows:
+        log.info("redacting the %d stored suggestions again with the new rules (once)", len(rows))
+    for sid, uri, prefix, text, suffix, matches in rows:
+        new_prefix, (new_text,), new_suffix = _redact_document(prefix, [text], suffix)
+        new = (
+            redact(uri),
+            prefix_window(new_prefix),
+            new_text,
+            suffix_window(new_suffix),
+            json.dumps(_redact_matches(json.loads(matches))),
+        )
+        if new != (uri, prefix, text, suffix, json.dumps(json.loads(matches))):
+            db.execute(
+                "UPDATE suggestions SET uri = ?, prefix = ?, text = ?, suffix = ?, matches = ? WHERE id = ?",
+                (*new, sid),
+            )
+    rows = db.execute(
+        "SELECT o.id, o.final_text, s.prefix FROM outcomes o LEFT JOIN suggestions s ON s.id = o.suggestion_id "
+        "WHERE o.final_text IS NOT NULL"
+    ).fetchall()
+    for oid, final_text, prefix in rows:
+        new_final = _redact_final(prefix or "", final_text)
+        if new_final != final_text:
+            db.execute("UPDATE outcomes SET final_text = ? WHERE id = ?", (new_final, oid))
+    for row in db.execute("SELECT id, prefix, buggy, fixed, suffix, tests FROM pairs").fetchall():
+        pair = _redact_pair(BugFixPair(row[1], row[2], row[3], row[4], id=row[0], tests=row[5]))
+        new = (prefix_window(pair.prefix), pair.buggy, pair.fixed, suffix_window(pair.suffix), pair.tests)
+        if new != tuple(row[1:]):
+            db.execute(
+                "UPDATE pairs SET prefix = ?, buggy = ?, fixed = ?, suffix = ?, tests = ? WHERE id = ?",
+                (*new, row[0]),
+            )
+    # Suppressions (hotfix_engine/suppressions.py) keep their own table in this file, when in use.
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'suppressions'").fetchone():
+        rows = db.execute("SELECT id, context, line_prefix, text, fix FROM suppressions").fetchall()
+        for sid, *texts in rows:
+            new_texts = [None if t is None else redact(t) for t in texts]
+            if new_texts != texts:
+                db.execute(
+                    "UPDATE suppressions SET context = ?, line_prefix = ?, text = ?, fix = ? WHERE id = ?",
+                    (*new_texts, sid),
+                )
+
+
 # Each entry upgrades the schema by one version (SQL, or a step run on the connection); never
 # edit a released entry, append a new one. All pending entries run in one transaction.
-MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _v2_trim_context)
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _v2_trim_context, _v3_redact_again)
 SCHEMA_VERSION = len(MIGRATIONS)
 _TABLES = ("consumed", "outcomes", "pairs", "suggestions")
+# Stamped in every store's header (PRAGMA application_id), so that hotfix never takes over another
+# file: "HFix". Stores made before the stamp are recognised by their tables and stamped on open.
+APPLICATION_ID = int.from_bytes(b"HFix", "big")
 
 
 @dataclass(frozen=True)
@@ -168,6 +265,9 @@ class OutcomeRecord:
     reason: str
     final_text: str | None = None
     created: float = field(default_factory=time.time)
+    # The reason of this suggestion's provisional outcome of the same kind that this one finalises
+    # (written ahead so a kill cannot lose it, e.g. "typed" until the accept command says "command").
+    replaces: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in OUTCOME_KINDS:
@@ -252,11 +352,14 @@ def _edit_pair(rec: SuggestionRecord, final_text: str) -> BugFixPair | None:
 
 
 def _redact_pair(pair: BugFixPair) -> BugFixPair:
+    """The pair with its text redacted: each statement in its place between the prefix and suffix."""
+    prefix, (buggy, _), suffix = _redact_document(pair.prefix, [pair.buggy, "\n"], pair.suffix)
+    prefix, (fixed, _), suffix = _redact_document(prefix, [pair.fixed, "\n"], suffix)
     return BugFixPair(
-        prefix=redact(pair.prefix),
-        buggy=redact(pair.buggy),
-        fixed=redact(pair.fixed),
-        suffix=redact(pair.suffix),
+        prefix=prefix,
+        buggy=buggy,
+        fixed=fixed,
+        suffix=suffix,
         id=pair.key,
         source=pair.source,
         pattern=pair.pattern,
@@ -265,13 +368,167 @@ def _redact_pair(pair: BugFixPair) -> BugFixPair:
     )
 
 
-def _create_private(path: Path) -> None:
-    """Create the store file readable by its owner only, before SQLite opens it.
+def _create_store(path: Path) -> None:
+    """Create a new store file whole (stamped, readable by its owner only) if there is none.
 
+    It is made under a temporary name and linked into place, so the store's path never shows an
+    empty file: an empty file found there was not made by hotfix, and is refused rather than taken
+    over. Of two processes creating it at once, the first link wins and the other opens that file.
     SQLite gives its -wal and -shm files the mode of the database file, so they inherit 0600.
     """
-    with suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    if os.path.lexists(path):
+        return
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
+    tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        db = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        finally:
+            db.close()
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return
+        except OSError:  # no hard links here (some network file systems): a rename is atomic too
+            if not os.path.lexists(path):
+                os.rename(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _claim(db: sqlite3.Connection, path: Path) -> bool:
+    """Refuse a file that is not a hotfix store; True when it is one made before the stamp.
+
+    Only reads: nothing is written to a file before it is known to be ours.
+    """
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return False
+    if app_id != 0:
+        raise StoreError(
+            f"{path} is another application's SQLite database (application_id {app_id:#010x}), not a hotfix "
+            "store; hotfix leaves it untouched: move it, or give hotfix another data folder"
+        )
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if db.execute("PRAGMA user_version").fetchone()[0] >= 1 and set(_TABLES) <= tables:
+        return True
+    raise StoreError(
+        f"{path} is an SQLite database without hotfix's tables, not a hotfix store; hotfix leaves it "
+        "untouched: move it, or give hotfix another data folder"
+    )
+
+
+def _stamp_and_check_wal(db: sqlite3.Connection, path: Path, unstamped: bool) -> str | None:
+    """Stamp a store made before the stamp, and say (logged) what the write-ahead log lost.
+
+    SQLite applies a WAL up to its last intact commit and silently ignores the rest. The frames of
+    the current log carry its header's salts; SQLite reports how many frames it applied (mxFrame, the
+    ``log`` column of a passive checkpoint). A current frame past that is a transaction that a stopped
+    process never finished, or one that was damaged or cut off; one marked as a commit was a whole
+    transaction, now lost. The log is read under the write lock, so no writer is half-way through
+    appending; mxFrame, read after, only grows until the log restarts (new salts: then nothing is
+    compared). See sqlite.org/walformat.html. The -shm file is never opened here: closing a file
+    descriptor drops every POSIX lock this process holds on that file, SQLite's included.
+    """
+    wal = path.with_name(path.name + "-wal")
+    if not unstamped and not (wal.exists() and wal.stat().st_size > 32):
+        return None  # the usual case: nothing to stamp, no log left by a stopped process
+    db.execute("BEGIN IMMEDIATE")  # the write lock: nobody appends to the log while it is read
+    try:
+        if unstamped:
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            log.info("store %s stamped as a hotfix store", path)
+        found = _wal_frames(wal)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    if found is None:
+        return None
+    if isinstance(found, str):
+        key, loss = (str(path), found), found
+    else:
+        busy, applied, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        salts, frames = found
+        again = _wal_frames(wal, header_only=True)
+        if busy or applied < 0 or not isinstance(again, tuple) or again[0] != salts:
+            return None  # another checkpoint is running, or the log restarted: nothing to compare
+        lost = [commit for index, commit in frames if index > applied]
+        if not lost:
+            return None
+        key = (str(path), f"{salts.hex()}@{applied}")
+        if sum(lost):
+            loss = (
+                f"{sum(lost)} committed transaction(s) at the end of its write-ahead log were damaged or "
+                f"cut off ({len(lost)} frame(s) SQLite could not apply): what they recorded is lost"
+            )
+        else:
+            loss = (
+                f"its write-ahead log ends with {len(lost)} frame(s) of a transaction that never finished "
+                "(a process stopped while writing, or the log was damaged): it was rolled back"
+            )
+    if key in _warned_wal:
+        return None  # said once per process: the daemon reopens the store every few seconds
+    _warned_wal.add(key)
+    log.warning("the store %s: %s", path, loss)
+    return loss
+
+
+_WAL_MAGIC = (0x377F0682, 0x377F0683)  # checksums little-endian, big-endian
+_warned_wal: set[tuple[str, str]] = set()
+
+
+def _wal_checksum(data: bytes, big_endian: bool) -> tuple[int, int]:
+    words = struct.unpack(f"{'>' if big_endian else '<'}{len(data) // 4}I", data)
+    s0 = s1 = 0
+    for i in range(0, len(words), 2):
+        s0 = (s0 + words[i] + s1) & 0xFFFFFFFF
+        s1 = (s1 + words[i + 1] + s0) & 0xFFFFFFFF
+    return s0, s1
+
+
+def _wal_frames(wal: Path, header_only: bool = False) -> tuple[bytes, list[tuple[int, int]]] | str | None:
+    """The log's salts and its current frames as (1-based index, commit flag); a message when its
+    header is damaged (SQLite then ignores all of it); None when there is no log to speak of."""
+    try:
+        with open(wal, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            header = handle.read(32)
+            if size <= 32 or len(header) < 32:
+                return None
+            magic, _, page_size = struct.unpack(">III", header[:12])
+            expected = struct.unpack(">II", header[24:32])
+            if magic not in _WAL_MAGIC or _wal_checksum(header[:24], magic & 1 == 1) != expected:
+                return (
+                    f"its write-ahead log's header is damaged, so none of its {size - 32} bytes were applied"
+                )
+            salts = header[16:24]
+            frames: list[tuple[int, int]] = []
+            index = 1
+            while not header_only and 32 + (index - 1) * (page_size + 24) + 24 <= size:
+                handle.seek(32 + (index - 1) * (page_size + 24))
+                frame = handle.read(24)
+                if frame[8:16] == salts:
+                    frames.append((index, int(struct.unpack(">I", frame[4:8])[0] != 0)))
+                index += 1
+    except FileNotFoundError:
+        return None
+    return salts, frames
 
 
 class Store:
@@ -283,6 +540,7 @@ class Store:
         self._pending: OrderedDict[str, SuggestionRecord] = OrderedDict()
         self.path = path
         self.record = record
+        self.wal_loss: str | None = None  # what the write-ahead log lost before this open, if anything
 
     @property
     def record(self) -> str:
@@ -302,10 +560,18 @@ class Store:
         data_dir = Path(data_dir)
         path = store_path(data_dir)
         try:
-            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _create_private(path)
-        except OSError as exc:
-            raise StoreError(f"cannot create the store in {data_dir}: {exc.strerror or exc}") from None
+            private_dir(data_dir)
+            _create_store(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot create the store in {data_dir}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
+        with suppress(OSError):
+            if path.stat().st_size == 0:
+                raise StoreError(
+                    f"{path} is an empty file, not a hotfix store (hotfix never leaves its store empty); "
+                    "hotfix leaves it untouched: delete it if nothing else uses it, or give hotfix another data folder"
+                )
         try:
             connection = sqlite3.connect(
                 str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -313,12 +579,14 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from None
         try:
+            unstamped = _claim(connection, path)  # before any write: never change a file that is not ours
             mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
                 log.warning("store %s is in %s mode, not WAL: concurrent use will be slower", path, mode)
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA secure_delete=ON")
+            wal_loss = _stamp_and_check_wal(connection, path, unstamped)
             check = connection.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(check)
@@ -343,7 +611,9 @@ class Store:
         except BaseException:
             connection.close()
             raise
-        return cls(connection, path, record)
+        store = cls(connection, path, record)
+        store.wal_loss = wal_loss
+        return store
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -412,11 +682,10 @@ class Store:
         return True
 
     def _insert_suggestion(self, db: sqlite3.Connection, rec: SuggestionRecord) -> None:
-        # Redacted before the cut: a secret spanning lines (a PEM key) is only recognised whole.
-        matches = [
-            {**m.to_json(), "message": redact(m.message), "fix": None if m.fix is None else redact(m.fix)}
-            for m in rec.matches
-        ]
+        # Redacted before the cut, and as one text: a secret spanning lines (a PEM key) or split by the
+        # cursor is only recognised whole.
+        prefix, (text,), suffix = _redact_document(rec.prefix, [rec.text], rec.suffix)
+        matches = _redact_matches([m.to_json() for m in rec.matches])
         db.execute(
             "INSERT OR IGNORE INTO suggestions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -424,9 +693,9 @@ class Store:
                 rec.created,
                 rec.language,
                 redact(rec.uri),
-                prefix_window(redact(rec.prefix)),
-                suffix_window(redact(rec.suffix)),
-                redact(rec.text),
+                prefix_window(prefix),
+                suffix_window(suffix),
+                text,
                 rec.model,
                 rec.adapter,
                 json.dumps(matches),
@@ -457,13 +726,21 @@ class Store:
                     rec = pending
                 else:
                     rec = _suggestion_from_row(row)
+                if out.replaces is not None:
+                    finalised = db.execute(
+                        "UPDATE outcomes SET reason = ? WHERE id = (SELECT MAX(id) FROM outcomes "
+                        "WHERE suggestion_id = ? AND kind = ? AND reason = ?)",
+                        (out.reason, out.suggestion_id, out.kind, out.replaces),
+                    )
+                    if finalised.rowcount:
+                        return
                 db.execute(
                     "INSERT INTO outcomes (suggestion_id, kind, reason, final_text, created) VALUES (?, ?, ?, ?, ?)",
                     (
                         out.suggestion_id,
                         out.kind,
                         out.reason,
-                        None if out.final_text is None else redact(out.final_text),
+                        None if out.final_text is None else _redact_final(rec.prefix, out.final_text),
                         out.created,
                     ),
                 )
@@ -564,6 +841,26 @@ class Store:
                 [(adapter_version, rid, now) for rid in record_ids],
             )
 
+    def reconcile_consumed(self, adapter_version: str, record_ids: Iterable[str]) -> int:
+        """Mark what a version's folder says it consumed and the store lacks; returns how many.
+
+        A version lists its records inside its folder, published with it in one rename; a run killed
+        after publishing but before marking would otherwise train on them again.
+        """
+        ids = set(record_ids)
+        if not ids:
+            return 0
+        rows = self._read("SELECT record_id FROM consumed WHERE adapter_version = ?", (adapter_version,))
+        missing = ids - {row["record_id"] for row in rows}
+        if missing:
+            self.mark_consumed(adapter_version, sorted(missing))
+            log.info(
+                "marked %d records consumed by %s (its run stopped before it could)",
+                len(missing),
+                adapter_version,
+            )
+        return len(missing)
+
     # -- housekeeping ---------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
@@ -589,10 +886,13 @@ class Store:
             _compact(self._db, self.path)
 
     def export_pairs(self, out: IO[str]) -> int:
-        """Write every stored pair (and derived rule pairs) as JSON Lines; returns how many."""
+        """Write every stored pair (and derived rule pairs) as JSON Lines; returns how many.
+
+        Redacted again on the way out: what leaves the store gets today's rules, whatever wrote it.
+        """
         count = 0
         for stored in self.training_records().pairs:
-            data = stored.pair.to_json()
+            data = _redact_pair(stored.pair).to_json()
             data["origin"] = stored.origin
             out.write(json.dumps(data, ensure_ascii=False) + "\n")
             count += 1

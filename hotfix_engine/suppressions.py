@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from hotfix_engine.redact import redact
+from hotfix_engine.redact import redact_parts
 from hotfix_engine.steering import Steer, first_statement
 from hotfix_engine.store import Store
 
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 SUPPRESSING_REASONS = ("dismissed", "diverged")
 # Oldest suppressions are forgotten beyond this many (diverging is common while typing fast).
 MAX_SUPPRESSIONS = 5000
+# Code before the cursor read with a suggestion when redacting it (a private key block's BEGIN line).
+REDACT_CONTEXT_CHARS = 16384
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -163,15 +165,18 @@ class Suppressions:
         """Suppress ``text`` where ``prefix`` ends; None for a blank suggestion (nothing to ban)."""
         if first_statement(text) is None:
             return None
-        site = site_of(prefix)
-        site = Site(redact(site.context), redact(site.line_prefix))
+        # Redacted with the code before it, so a secret that began above (a key block) is found.
+        head, text = redact_parts(prefix[-REDACT_CONTEXT_CHARS:], text)
+        if fix:
+            fix = redact_parts(prefix[-REDACT_CONTEXT_CHARS:], fix)[1]
+        site = site_of(head)
         item = Suppression(
             id=uuid.uuid4().hex[:12],
             created=time.time(),
             workspace=workspace,
             site=site,
-            text=redact(text),
-            fix=redact(fix) if fix else None,
+            text=text,
+            fix=fix or None,
             suggestion_id=suggestion_id,
             reason=reason,
         )

@@ -26,6 +26,7 @@ import torch
 
 from hotfix_engine import objectives
 from hotfix_engine.errors import Cancelled, TrainingError
+from hotfix_engine.paths import private_dir
 from hotfix_engine.train_data import Example, TokenSpan, TrainingData
 
 log = logging.getLogger(__name__)
@@ -582,7 +583,7 @@ def train(
 
 def save_adapter(peft_model: Any, folder: Path) -> None:
     """Write the peft files (adapter_config.json, adapter_model.safetensors) into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     peft_model.save_pretrained(str(folder), safe_serialization=True)
 
 
@@ -660,7 +661,8 @@ def train_and_publish(
     from filelock import FileLock, Timeout
 
     from hotfix_engine import gate
-    from hotfix_engine.adapters import AdapterRegistry
+    from hotfix_engine.adapters import AdapterRegistry, kill_point
+    from hotfix_engine.daemon import TRAIN_BUSY, train_lock_path
     from hotfix_engine.gate_cache import GateCache
     from hotfix_engine.gguf_lora import GGUF_LORA_FILE, export_gguf_lora
     from hotfix_engine.models import gguf_file
@@ -673,13 +675,13 @@ def train_and_publish(
     measure = measure or gate.measure
     model, tokenizer = loaded.model, loaded.tokenizer
     registry = AdapterRegistry(data_dir, loaded.key)
-    lock_path = Path(data_dir) / "trainer" / "train.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path))
+    lock_path = train_lock_path(Path(data_dir))
+    private_dir(lock_path.parent)
+    lock = FileLock(str(lock_path), mode=0o600)
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise TrainingError("another training run is in progress for this data folder") from None
+        raise TrainingError(TRAIN_BUSY) from None  # the daemon recognises this line and waits
     lower_priority(config)  # the gate's measurements too: they are most of a small run
     started = time.time()
     staged: Path | None = None
@@ -714,6 +716,7 @@ def train_and_publish(
         measure_before_s = time.monotonic() - t0
 
         def on_step(step: int, total: int, row: dict[str, float]) -> None:
+            kill_point("train")
             if step == 1 or step == total or step % 5 == 0:
                 write_status(
                     data_dir,
@@ -795,7 +798,9 @@ def train_and_publish(
             **({"gguf_lora": gguf_error} if gguf_error else {}),
             **(extra_manifest or {}),
         }
-        version = registry.add(staged, manifest, make_current=publish and accepted)
+        kill_point("staged")
+        # The records go inside the version, so that marking them consumed survives a kill after the rename.
+        version = registry.add(staged, manifest, make_current=publish and accepted, consumed=data.record_ids)
         staged = None
         made_current = publish and accepted
         summary = {

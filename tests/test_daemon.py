@@ -101,3 +101,44 @@ def test_reading_the_store_is_not_feedback_so_the_daemon_gets_idle(isolated_home
     assert daemon.tick(stop) == "waiting for the editor to be idle"  # the records just appeared
     time.sleep(1.2)
     assert daemon.tick(stop) == "2 new records"  # nothing new since: idle, though the store was read
+
+
+def test_a_run_due_while_a_manual_run_holds_the_lock_waits_for_it_then_runs(isolated_home):
+    from filelock import FileLock
+
+    from hotfix_engine.daemon import read_daemon_state, train_lock_path
+
+    add_edit_pairs(isolated_home)
+    daemon = Daemon(isolated_home, "embedded:no-such-model", EAGER)
+    stop = threading.Event()
+    train_lock_path(isolated_home).parent.mkdir(parents=True, exist_ok=True)
+    manual = FileLock(str(train_lock_path(isolated_home)))  # a `hotfix train` in progress
+    manual.acquire()
+    try:
+        request_training(isolated_home)
+        assert daemon.tick(stop) == "waiting for another training run to finish (requested)"
+        assert daemon.runs == 0 and read_daemon_state(isolated_home)["waiting"] == "requested"
+        assert daemon.tick(stop).startswith("waiting for another")  # still held: still waiting, still asked
+        assert read_status(isolated_home)["state"] == "idle"  # the manual run's status is left alone
+    finally:
+        manual.release()
+    assert daemon.tick(stop) == "requested" and daemon.runs == 1
+    assert read_daemon_state(isolated_home)["waiting"] is None
+
+
+def test_a_run_refused_at_start_by_a_manual_run_waits_too(isolated_home, monkeypatch):
+    import hotfix_engine.daemon as daemon_module
+    from hotfix_engine.daemon import TRAIN_BUSY
+
+    add_edit_pairs(isolated_home)
+    daemon = Daemon(isolated_home, None, EAGER)
+    # The manual run takes the lock between the daemon's look and its child's start.
+    monkeypatch.setattr(daemon_module, "training_locked", lambda data_dir: False)
+    refused = [sys.executable, "-c", f"import sys; sys.exit('hotfix: error: {TRAIN_BUSY}')"]
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen", lambda command, **kwargs: real_popen(refused, **kwargs))
+    stop = threading.Event()
+    assert daemon.tick(stop) == "waiting for another training run to finish (2 new records)"
+    assert read_status(isolated_home)["state"] == "idle"  # not "failed": nothing failed
+    assert daemon.tick(stop).startswith("waiting for another")  # retried, not dropped as already seen
+    assert daemon.runs == 2

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hotfix_engine.outcomes import COMMAND_GRACE_S, OutcomeTracker, text_diff
+from hotfix_engine.store import Store, SuggestionRecord
 
 URI = "file:///work/a.py"
 BEFORE = "def area(w, h):\n    return \nprint(area(2, 3))\n"
@@ -52,8 +55,10 @@ def test_text_diff_finds_the_single_edit() -> None:
 def test_command_accepts_once_even_after_the_editor_inserted_the_text(
     tracker: OutcomeTracker, clock: Clock
 ) -> None:
-    assert tracker.changed(URI, typed(SUGGESTION)) == []  # held: the command usually follows
-    assert kinds(tracker.accept("s1")) == [("accepted", "command")]
+    # Written ahead as "typed"; the command that usually follows finalises that record as "command".
+    assert kinds(tracker.changed(URI, typed(SUGGESTION))) == [("accepted", "typed")]
+    [final] = tracker.accept("s1")
+    assert (final.kind, final.reason, final.replaces) == ("accepted", "command", "typed")
     clock.now += COMMAND_GRACE_S + 1
     assert tracker.tick() == []
     assert tracker.accept("s1") == []
@@ -65,10 +70,11 @@ def test_command_before_the_insertion_accepts(tracker: OutcomeTracker) -> None:
 
 
 def test_typing_the_suggestion_out_accepts_it_as_typed(tracker: OutcomeTracker, clock: Clock) -> None:
-    for n in range(1, len(SUGGESTION) + 1):
+    for n in range(1, len(SUGGESTION)):
         assert tracker.changed(URI, typed(SUGGESTION[:n])) == []
+    assert kinds(tracker.changed(URI, typed(SUGGESTION))) == [("accepted", "typed")]
     clock.now += COMMAND_GRACE_S
-    assert kinds(tracker.tick()) == [("accepted", "typed")]
+    assert tracker.tick() == []
 
 
 def test_partial_accept_by_the_editor_then_other_text(tracker: OutcomeTracker) -> None:
@@ -93,7 +99,7 @@ def test_edits_elsewhere_keep_the_suggestion_alive(tracker: OutcomeTracker) -> N
     assert tracker.changed(URI, above) == []
     below = above + "x = 1\n"
     assert tracker.changed(URI, below) == []
-    assert tracker.changed(URI, below.replace("return ", "return w + h")) == []
+    assert kinds(tracker.changed(URI, below.replace("return ", "return w + h"))) == [("accepted", "typed")]
     assert kinds(tracker.accept("s1")) == [("accepted", "command")]
 
 
@@ -159,15 +165,43 @@ def test_edits_after_the_window_are_not_pairs(tracker: OutcomeTracker, clock: Cl
 
 
 def test_flush_decides_everything(tracker: OutcomeTracker) -> None:
-    tracker.changed(URI, typed(SUGGESTION))
-    assert kinds(tracker.flush()) == [("accepted", "typed")]
+    assert kinds(tracker.changed(URI, typed(SUGGESTION))) == [("accepted", "typed")]
+    assert tracker.flush() == []  # the acceptance was returned already
+    tracker.shown("s2", URI, BEFORE, CURSOR, "w * h")
+    assert kinds(tracker.flush()) == [("rejected", "expired")]
 
 
 def test_typed_accept_then_edit_is_an_edit(tracker: OutcomeTracker, clock: Clock) -> None:
-    tracker.changed(URI, typed(SUGGESTION))
+    assert kinds(tracker.changed(URI, typed(SUGGESTION))) == [("accepted", "typed")]
     clock.now += COMMAND_GRACE_S
-    assert kinds(tracker.tick()) == [("accepted", "typed")]
+    assert tracker.tick() == []
     tracker.changed(URI, typed("w * h"))
     out = tracker.changed(URI, "x = 0\n" + typed("w * h"))  # an edit above: the user moved on
     assert kinds(out) == [("edited", "edited")]
     assert out[0].final_text == "    return w * h"
+
+
+def test_typed_acceptances_are_stored_as_they_happen_so_a_kill_loses_none(
+    clock: Clock, isolated_home: Path
+) -> None:
+    """Each acceptance reaches the store when it is decided, not after the command's grace: a process
+    killed within the grace (nothing flushed) keeps them all; a late command finalises the same row."""
+    tracker = OutcomeTracker(clock=clock)
+    with Store.open(isolated_home, record="all") as store:
+        for n in range(6):
+            sid = f"t{n}"
+            store.record_suggestion(
+                SuggestionRecord(sid, clock(), "python", URI, BEFORE[:CURSOR], "", SUGGESTION, "m", None)
+            )
+            tracker.shown(sid, URI, BEFORE, CURSOR, SUGGESTION)
+            for outcome in tracker.changed(URI, typed(SUGGESTION)):
+                store.record_outcome(outcome)
+            tracker.changed(URI, BEFORE)  # undone, ready for the next one; the watch is not an outcome
+        for outcome in tracker.accept("t5"):
+            store.record_outcome(outcome)
+        # No tick, no flush: what a kill -9 leaves.
+        rows = store._read("SELECT suggestion_id, kind, reason FROM outcomes ORDER BY id")
+    assert [(r["suggestion_id"], r["kind"], r["reason"]) for r in rows] == [
+        *((f"t{n}", "accepted", "typed") for n in range(5)),
+        ("t5", "accepted", "command"),
+    ]

@@ -285,13 +285,63 @@ def test_closed_store_raises(isolated_home: Path) -> None:
         store.counts()
 
 
-def test_schema_is_migrated_from_an_empty_file(isolated_home: Path) -> None:
-    isolated_home.mkdir(parents=True)
-    sqlite3.connect(isolated_home / "store.sqlite3").close()
+def test_schema_is_migrated_from_a_new_store(isolated_home: Path) -> None:
     with Store.open(isolated_home) as store:
         assert store.counts()["pairs"] == 0
     db = sqlite3.connect(isolated_home / "store.sqlite3")
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS)
+    assert db.execute("PRAGMA application_id").fetchone()[0] == store_module.APPLICATION_ID
+    db.close()
+
+
+def test_an_empty_file_is_not_taken_over(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """hotfix creates its store whole (made aside, linked into place), so an empty file is someone else's."""
+    from hotfix_engine.cli import main
+
+    isolated_home.mkdir(parents=True)
+    path = isolated_home / "store.sqlite3"
+    path.touch()
+    with pytest.raises(StoreError, match="empty file, not a hotfix store"):
+        Store.open(isolated_home)
+    assert main(["data", "purge", "--yes", "--data-dir", str(isolated_home)]) == 1
+    assert "not a hotfix store" in capsys.readouterr().err
+    assert path.read_bytes() == b"" and [p.name for p in isolated_home.iterdir()] == ["store.sqlite3"]
+
+
+@pytest.mark.parametrize("application_id", [0, 0x4D594150])
+def test_another_applications_database_is_not_taken_over(
+    isolated_home: Path, application_id: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hotfix_engine.cli import main
+
+    isolated_home.mkdir(parents=True)
+    path = isolated_home / "store.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA application_id = {application_id}")
+    db.execute("CREATE TABLE notes (body TEXT)")
+    db.execute("INSERT INTO notes VALUES ('keep me')")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a hotfix store") as refused:
+        Store.open(isolated_home)
+    assert "corrupt" not in str(refused.value)  # `hotfix data purge` deletes only what it calls corrupt
+    assert main(["data", "purge", "--yes", "--data-dir", str(isolated_home)]) == 1
+    assert "leaves it untouched" in capsys.readouterr().err
+    assert path.read_bytes() == before and [p.name for p in isolated_home.iterdir()] == ["store.sqlite3"]
+
+
+def test_a_store_made_before_the_stamp_is_recognised_and_stamped(isolated_home: Path) -> None:
+    with Store.open(isolated_home) as store:
+        store.add_pairs([BugFixPair(prefix="", buggy="a = 1", fixed="a = 2", id="old")], origin="mined")
+    db = sqlite3.connect(isolated_home / "store.sqlite3")
+    db.execute("PRAGMA application_id = 0")  # as every store was before the stamp
+    db.commit()
+    db.close()
+    with Store.open(isolated_home) as store:
+        assert [p.pair.id for p in store.pairs()] == ["old"]
+    db = sqlite3.connect(isolated_home / "store.sqlite3")
+    assert db.execute("PRAGMA application_id").fetchone()[0] == store_module.APPLICATION_ID
     db.close()
 
 
@@ -376,3 +426,103 @@ def test_two_writer_processes_at_once(isolated_home: Path) -> None:
     with Store.open(isolated_home) as store:
         counts = store.counts()
     assert (counts["suggestions"], counts["rejected"]) == (120, 120)
+
+
+def wal_killed_after(isolated_home: Path, commits: int) -> Path:
+    """A store whose writer committed ``commits`` suggestions and was killed: its WAL is left as is."""
+    writer = start_writer(isolated_home, "w", commits, "hold")
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "holding"
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait(timeout=30)
+    return isolated_home / "store.sqlite3-wal"
+
+
+@pytest.mark.parametrize("damage", ["flipped", "cut"])
+def test_a_damaged_wal_tail_is_reported_not_dropped_silently(
+    isolated_home: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    wal = wal_killed_after(isolated_home, 5)
+    data = bytearray(wal.read_bytes())
+    if damage == "flipped":
+        data[-100] ^= 0xFF  # a bit rot in the last transaction's page
+    else:
+        del data[-100:]  # the end of the log cut off
+    wal.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="hotfix_engine.store"), Store.open(isolated_home) as store:
+        assert store.counts()["suggestions"] == 4  # SQLite could not apply the last one...
+        assert store.wal_loss is not None and "1 committed transaction(s)" in store.wal_loss
+    assert "what they recorded is lost" in caplog.text  # ...and now it says so
+    with caplog.at_level("WARNING", logger="hotfix_engine.store"):
+        caplog.clear()
+        Store.open(isolated_home).close()
+    assert "lost" not in caplog.text  # said once per process, not at every open (the daemon reopens)
+
+
+def test_an_intact_wal_left_by_a_kill_is_not_reported(isolated_home: Path) -> None:
+    wal_killed_after(isolated_home, 5)
+    with Store.open(isolated_home) as store:
+        assert store.counts()["suggestions"] == 5 and store.wal_loss is None
+
+
+def test_a_provisional_outcome_is_finalised_in_place(store: Store) -> None:
+    store.record = "all"
+    store.record_suggestion(suggestion("p1", *CLEAN))
+    store.record_outcome(OutcomeRecord("p1", "accepted", "typed"))
+    store.record_outcome(OutcomeRecord("p1", "accepted", "command", replaces="typed"))
+    store.record_suggestion(suggestion("p2", *CLEAN))
+    store.record_outcome(OutcomeRecord("p2", "accepted", "command", replaces="typed"))  # its write failed
+    rows = store._read("SELECT suggestion_id, kind, reason FROM outcomes ORDER BY id")
+    assert [tuple(r.values()) for r in rows] == [("p1", "accepted", "command"), ("p2", "accepted", "command")]
+    assert store.counts()["accepted"] == 2
+
+
+SECOND_OPEN = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from hotfix_engine.store import Store, SuggestionRecord
+
+    folder, extra = Path(sys.argv[1]), sys.argv[2]
+    first = Store.open(folder, record="all")
+    first.record_suggestion(SuggestionRecord("a", time.time(), "python", "u", "p", "", "x = 1", "m", None))
+    Store.open(folder).close()  # the log is live now, so this open inspects it
+    if extra == "close-shm":  # what reading the -shm file would do
+        open(str(folder / "store.sqlite3-shm"), "rb").close()
+    print("reopened", flush=True)
+    sys.stdin.readline()
+    """
+)
+SHM_DMS_BYTE = 128  # SQLite's "dead man switch" lock in the -shm file (os_unix.c, UNIX_SHM_DMS)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the struct flock layout of Linux")
+@pytest.mark.parametrize("extra", ["", "close-shm"])
+def test_opening_the_store_twice_in_one_process_keeps_sqlite_s_locks(isolated_home: Path, extra: str) -> None:
+    """POSIX drops all of a process's locks on a file when any descriptor of it closes. Had the WAL
+    check opened the -shm file, SQLite's shared lock on it would be gone: the next process to open
+    the store would take it for unused and reset its shared memory under the first connection
+    (seen as a SIGBUS in the server)."""
+    import fcntl
+    import struct
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", SECOND_OPEN, str(isolated_home), extra],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "reopened"
+        with open(isolated_home / "store.sqlite3-shm", "rb") as shm:  # this process holds no locks
+            probe = struct.pack("@hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, SHM_DMS_BYTE, 1, 0)
+            kind, _, _, _, holder = struct.unpack("@hhqqi4x", fcntl.fcntl(shm, fcntl.F_GETLK, probe))
+    finally:
+        child.communicate("done\n", timeout=30)
+    if extra:
+        assert kind == fcntl.F_UNLCK  # the probe sees the failure it guards against
+    else:
+        assert (kind, holder) == (fcntl.F_RDLCK, child.pid)

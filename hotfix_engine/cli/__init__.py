@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import signal
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 
 from hotfix_engine import __version__
 from hotfix_engine.errors import HotfixError
+from hotfix_engine.paths import PRIVATE_UMASK
 
 log = logging.getLogger("hotfix")
 
@@ -61,14 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(verbose: int, log_file: str | None) -> None:
-    """Log to stderr (stdout is the LSP channel for ``serve``) and optionally to a file."""
+    """Log to stderr (stdout is the LSP channel for ``serve``) and optionally to a file.
+
+    Every record is redacted on its way out (log_redaction), and the file is its owner's only: at
+    -vv it holds the protocol's traffic, documents included.
+    """
+    from hotfix_engine.log_redaction import install
+    from hotfix_engine.paths import private_file
+
     level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handlers.append(logging.FileHandler(private_file(log_file), encoding="utf-8"))
     logging.basicConfig(
         level=level, handlers=handlers, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    install()
     # Third-party chatter is rarely what a user wants at -v.
     for noisy in ("urllib3", "filelock", "watchdog", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
@@ -89,6 +99,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    # Private by default: whatever this process and its children create (the data folder, logs,
+    # exports, adapters, locks) is its owner's only, whatever the user's umask (paths.py).
+    umask = os.umask(PRIVATE_UMASK)
+    try:
+        return _run(args)
+    finally:
+        os.umask(umask)
+
+
+def _run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose, args.log_file)
     # A polite stop (the daemon ending a run, a service manager) unwinds like Ctrl-C, so every
     # `finally` runs: a trainer removes its staging folder, a store closes its connection.

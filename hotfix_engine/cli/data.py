@@ -80,7 +80,7 @@ def run_purge(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from hotfix_engine.paths import data_dir, store_path
+    from hotfix_engine.paths import data_dir, open_private, store_path
     from hotfix_engine.store import Store
 
     folder = data_dir(args.data_dir)
@@ -93,7 +93,8 @@ def run_export(args: argparse.Namespace) -> int:
             out = Path(args.out)
             tmp = out.with_name(out.name + ".tmp")
             try:
-                with tmp.open("w", encoding="utf-8") as handle:
+                # The user's code, redacted but still theirs: readable by its owner only.
+                with open_private(tmp) as handle:
                     count = store.export_pairs(handle)
                 tmp.replace(out)
             except OSError as exc:

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def collect(model: str | None, data: str | None, runtime: str) -> dict[str, Any]:
     from hotfix_engine import __version__
     from hotfix_engine.adapters import AdapterRegistry
+    from hotfix_engine.daemon import read_daemon_state
     from hotfix_engine.gate import gate_summary
     from hotfix_engine.models import DEFAULT_MODEL, parse_spec
     from hotfix_engine.paths import data_dir, store_path
@@ -54,6 +55,7 @@ def collect(model: str | None, data: str | None, runtime: str) -> dict[str, Any]
         "store": None,
         "storeError": None,
         "trainer": read_status(folder),
+        "daemon": read_daemon_state(folder),
         "version": __version__,
     }
     current = None
@@ -97,7 +99,12 @@ def run(args: argparse.Namespace) -> int:
             else status["storeError"] or "empty (nothing recorded yet)"
         ),
         f"trainer:  {trainer.get('state', 'idle')}"
-        + (f" ({trainer['message']})" if trainer.get("message") else ""),
+        + (f" ({trainer['message']})" if trainer.get("message") else "")
+        + (
+            f"; the background trainer waits: {status['daemon']['waiting']}"
+            if (status.get("daemon") or {}).get("waiting")
+            else ""
+        ),
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

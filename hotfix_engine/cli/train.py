@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, config, gate_config) -> int:
-    from hotfix_engine.adapters import AdapterRegistry
+    from hotfix_engine.adapters import AdapterRegistry, consumed_records, kill_point
     from hotfix_engine.models import load_model, parse_spec
     from hotfix_engine.pairs import load_pair_files, rejected_statement, split_pairs
     from hotfix_engine.paths import data_dir
@@ -148,7 +148,13 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
         if store is not None:
             # Continuing the current version: learn only what it has not seen, but record that the
             # new version has seen everything its parent had, so the next run can ask what is new.
-            current = AdapterRegistry(data, parse_spec(args.model).key).current_name()
+            registry = AdapterRegistry(data, parse_spec(args.model).key)
+            current = registry.current_name()
+            if current is not None:  # a run killed after publishing, before marking: its version lists them
+                from hotfix_engine.suppressions import Suppressions
+
+                store.reconcile_consumed(current, consumed_records(registry.root / current))
+                Suppressions(store).mark_learned(current)  # and what it learnt no longer needs a ban
             since = current if args.adapter_base == "current" else None
             stored = from_store(store, not_consumed_by=since)
             if not stored.pairs and not stored.unlearn_only and not file_pairs:
@@ -189,6 +195,7 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
         if store is not None and outcome.made_current:
             from hotfix_engine.suppressions import Suppressions
 
+            kill_point("mark")
             store.mark_consumed(outcome.version.version, training.record_ids)
             # The adapter carries the lesson now; the decode-time bans stand down while it is current.
             Suppressions(store).mark_learned(outcome.version.version)

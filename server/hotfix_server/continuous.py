@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hotfix_engine.daemon import request_training
-from hotfix_engine.paths import logs_dir
+from hotfix_engine.paths import logs_dir, private_dir
 from hotfix_engine.processes import spawn_low_priority
 from hotfix_engine.trainer_status import RUNNING, read_status
 from hotfix_server.progress import ServerProgress
@@ -63,7 +63,7 @@ class ContinuousTraining:
         self._spawned_at = time.monotonic()
         data_dir, model = self.data_dir, self.model
         logs = logs_dir(data_dir)
-        logs.mkdir(parents=True, exist_ok=True)
+        private_dir(logs)
         log_file = logs / "daemon.log"
         command = [sys.executable, "-m", "hotfix_engine", "daemon", "--parent-pid", str(os.getpid())]
         command += ["--model", model, "--data-dir", str(data_dir), "--log-file", str(log_file)]

@@ -27,7 +27,13 @@ def _protocol_stdout() -> object:
 def serve(defaults: ServerConfig, tcp: tuple[str, int] | None = None) -> int:
     """Serve one client; returns 0 after a clean ``shutdown``/``exit``, 1 otherwise (LSP's rule)."""
     channel = None if tcp is not None else _protocol_stdout()  # first, before anything can print
+    from hotfix_engine.log_redaction import install
+    from hotfix_engine.paths import PRIVATE_UMASK
     from hotfix_server.server import create_server
+
+    # The CLI did both already; a server started another way must not log or create files in the open.
+    os.umask(PRIVATE_UMASK)
+    install()
 
     # pygls logs every message at INFO: far too much on stderr, which some clients show to users.
     if logging.getLogger().level > logging.DEBUG:

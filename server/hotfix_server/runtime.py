@@ -19,6 +19,7 @@ from typing import Any
 from hotfix_engine import __version__
 from hotfix_engine.adapters import AdapterRegistry
 from hotfix_engine.completion import Completion, CompletionRequest, EngineBase
+from hotfix_engine.daemon import read_daemon_state
 from hotfix_engine.errors import HotfixError
 from hotfix_engine.gate import gate_summary
 from hotfix_engine.models import DEFAULT_MODEL
@@ -260,9 +261,8 @@ class Runtime:
         for stored in store.pairs("edit"):
             if stored.pair.id == f"edit-{suggestion_id}":
                 catalogue.add_pair(stored.pair, source="edit")
-                log.info(
-                    "learnt an edit pair: %r -> %r", stored.pair.buggy.strip(), stored.pair.fixed.strip()
-                )
+                log.info("learnt an edit pair from suggestion %s", suggestion_id)
+                log.debug("the pair: %r -> %r", stored.pair.buggy.strip(), stored.pair.fixed.strip())
 
     def _adapter_gate(self) -> dict[str, Any] | None:
         """What the serving adapter was checked on (the gate's evidence), from its manifest."""
@@ -299,6 +299,7 @@ class Runtime:
             "store": store_counts,
             "storeError": self.store_error,
             "trainer": read_status(self.data_dir),
+            "daemon": read_daemon_state(self.data_dir),
             "trainerRunning": trainer_running,
             "continuousHotfixing": self.config.continuous_hotfixing,
             "generations": self.stats.as_dict(),

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hotfix_engine.daemon import TRAIN_ARGS_ENV
-from hotfix_engine.paths import logs_dir
+from hotfix_engine.paths import logs_dir, private_dir
 from hotfix_engine.processes import spawn_low_priority
 from hotfix_engine.trainer_status import RUNNING, read_status
 from hotfix_server.progress import ServerProgress
@@ -60,7 +60,7 @@ class TrainerProcess:
         if status["state"] in RUNNING:
             return f"training is already running (process {status['pid']})"
         logs = logs_dir(data_dir)
-        logs.mkdir(parents=True, exist_ok=True)
+        private_dir(logs)
         log_file = logs / f"train-{time.strftime('%Y%m%d-%H%M%S')}.log"
         command = [sys.executable, "-m", "hotfix_engine", "train", "--from-store"]
         command += ["--model", model, "--data-dir", str(data_dir), "--log-file", str(log_file)]

@@ -14,6 +14,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from hotfix_engine.paths import private_dir
+
 log = logging.getLogger(__name__)
 
 POINTER = "current"
@@ -39,7 +41,7 @@ class AdapterWatcher:
         self.root = root
         self._observer = Observer()
         self._observer.daemon = True
-        root.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
         self._observer.schedule(_PointerHandler(on_change), str(root), recursive=False)
 
     def start(self) -> None:
