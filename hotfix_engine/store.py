@@ -702,14 +702,15 @@ class Store:
             ),
         )
 
-    def record_outcome(self, out: OutcomeRecord) -> None:
+    def record_outcome(self, out: OutcomeRecord) -> BugFixPair | None:
         """Store what became of a suggestion; an "edited" outcome also stores the bug-fix pair.
 
         Outcomes of suggestions the record mode dropped are not stored, except edits: the user's
-        own fix is always kept (unless the mode is ``off``).
+        own fix is always kept (unless the mode is ``off``). Returns the pair an edit stored (as
+        stored: redacted), so the caller can learn it without reading the store back.
         """
         if self.record == "off":
-            return
+            return None
         with self._lock:
             # An accepted suggestion is edited later: keep it pending until then.
             pending = (
@@ -721,7 +722,7 @@ class Store:
                 row = db.execute("SELECT * FROM suggestions WHERE id = ?", (out.suggestion_id,)).fetchone()
                 if row is None:
                     if pending is None or out.kind != "edited":
-                        return
+                        return None
                     self._insert_suggestion(db, pending)
                     rec = pending
                 else:
@@ -733,7 +734,7 @@ class Store:
                         (out.reason, out.suggestion_id, out.kind, out.replaces),
                     )
                     if finalised.rowcount:
-                        return
+                        return None
                 db.execute(
                     "INSERT INTO outcomes (suggestion_id, kind, reason, final_text, created) VALUES (?, ?, ?, ?, ?)",
                     (
@@ -747,14 +748,16 @@ class Store:
                 if out.kind == "edited" and out.final_text is not None:
                     pair = _edit_pair(rec, out.final_text)
                     if pair is not None:
-                        self._insert_pair(db, pair, "edit", out.suggestion_id)
+                        return self._insert_pair(db, pair, "edit", out.suggestion_id)
+        return None
 
     def _insert_pair(
         self, db: sqlite3.Connection, pair: BugFixPair, origin: str, suggestion_id: str | None
-    ) -> bool:
+    ) -> BugFixPair | None:
+        """Store a pair (redacted); the pair as stored, or None when it was already there or is empty."""
         pair = _redact_pair(pair)
         if normalize_statement(pair.buggy) == normalize_statement(pair.fixed):
-            return False  # only a secret changed (one redacted value for another): nothing to learn
+            return None  # only a secret changed (one redacted value for another): nothing to learn
         cursor = db.execute(
             "INSERT OR IGNORE INTO pairs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -771,7 +774,7 @@ class Store:
                 suggestion_id,
             ),
         )
-        return cursor.rowcount > 0
+        return pair if cursor.rowcount > 0 else None
 
     def add_pairs(self, pairs: Iterable[BugFixPair], origin: str) -> int:
         """Store pairs (mined, imported); returns how many were new. Ignores the record mode:
@@ -779,7 +782,7 @@ class Store:
         added = 0
         with self._write() as db:
             for pair in pairs:
-                added += self._insert_pair(db, pair, origin, None)
+                added += self._insert_pair(db, pair, origin, None) is not None
         return added
 
     # -- training -------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def test_failing_patterns_and_store_are_logged_not_raised(
         assert runtime.check(request, "return x") == ()
         runtime.shown("s1", "file:///a.py", request, completion())
         runtime.record([OutcomeRecord("s1", "rejected", "dismissed")])
+        runtime.flush_writes()  # recording runs on the writer thread, after the answer
     assert "pattern check failed" in caplog.text and "disk full" in caplog.text
     runtime.backend = None
     assert runtime.status(trainer_running=False)["store"] is None
@@ -59,6 +60,7 @@ def test_store_round_trip_and_status(tmp_path: Path) -> None:
     request = CompletionRequest(prefix="def f(x):\n    ")
     runtime.shown("s1", "file:///a.py", request, completion())
     runtime.record([OutcomeRecord("s1", "accepted", "command")])
+    runtime.flush_writes()
     status = runtime.status(trainer_running=False)
     assert status["store"]["suggestions"] == 1 and status["store"]["accepted"] == 1
     assert status["modelReady"] is False and status["model"] == "embedded:gemma3-270m"

@@ -1,17 +1,20 @@
 """What one server process holds besides the protocol: model, engine, store, patterns and tracker.
 
 The model loads on a background thread; until it is ready ``backend`` is None and requests get an
-empty answer. Everything else lives on the event loop's thread (the store's SQLite connection
-included), so no locks are needed. A failing part (store, pattern check) is logged and left out;
-it never takes completions down with it.
+empty answer. Recording (pattern checks, redaction, SQLite writes with a full fsync) runs on one
+writer thread, in order, after the answer has gone: a suggestion never waits for its own record.
+Suppressions are the exception: they are written at once, so the very next request sees them. A
+failing part (store, pattern check) is logged and left out; it never takes completions down with it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +132,8 @@ class Runtime:
         # suggestion id -> (workspace, prefix, text): what a rejection suppresses, and where.
         self._recent: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
         self.tracker = OutcomeTracker()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="hotfix-store")
+        self._catalogue_lock = threading.Lock()  # checks on the writer, learning from edits too
         self.stats = GenerationStats()
         self.last_completion: dict[str, Any] | None = None  # timings of the last suggestion, for diagnosis
 
@@ -153,7 +158,12 @@ class Runtime:
             log.error("feedback is not recorded: %s", exc)
         return self.store_error
 
+    def flush_writes(self) -> None:
+        """Wait until everything handed to the writer thread is stored."""
+        self._writer.submit(lambda: None).result()
+
     def close_store(self) -> None:
+        self.flush_writes()
         self.suppressions = None
         if self.store is not None:
             self.store.close()
@@ -164,7 +174,8 @@ class Runtime:
         if catalogue is None:
             return ()
         try:
-            return tuple(catalogue.check(request.prefix, text))
+            with self._catalogue_lock:
+                return tuple(catalogue.check(request.prefix, text))
         except Exception:
             log.exception("pattern check failed; the suggestion is kept without matches")
             return ()
@@ -203,23 +214,30 @@ class Runtime:
             "cachedTokens": completion.cached_tokens,
             "stopReason": completion.stop_reason,
         }
-        record = SuggestionRecord(
-            id=suggestion_id,
-            created=time.time(),
-            language=request.language,
-            uri=uri,
-            prefix=request.prefix,
-            suffix=request.suffix,
-            text=completion.text,
-            model=completion.model,
-            adapter=completion.adapter,
-            matches=self.check(request, completion.text),
-        )
-        if self.store is not None:
+        store = self.store
+        if store is None:
+            return
+        created = time.time()
+
+        def write() -> None:
+            record = SuggestionRecord(
+                id=suggestion_id,
+                created=created,
+                language=request.language,
+                uri=uri,
+                prefix=request.prefix,
+                suffix=request.suffix,
+                text=completion.text,
+                model=completion.model,
+                adapter=completion.adapter,
+                matches=self.check(request, completion.text),
+            )
             try:
-                self.store.record_suggestion(record)
+                store.record_suggestion(record)
             except HotfixError as exc:
                 log.error("could not record a suggestion: %s", exc)
+
+        self._writer.submit(_logged, write)
 
     def record(self, outcomes: Iterable[OutcomeRecord]) -> None:
         """Store outcomes; the pair an edit yields also teaches the pattern matcher at once."""
@@ -227,13 +245,22 @@ class Runtime:
             log.info("suggestion %s: %s (%s)", outcome.suggestion_id, outcome.kind, outcome.reason)
             if self.store is None:
                 continue
-            try:
-                self.store.record_outcome(outcome)
-                if outcome.kind == "edited":
-                    self._learn_edit(self.store, outcome.suggestion_id)
-            except HotfixError as exc:
-                log.error("could not record an outcome: %s", exc)
+            self._writer.submit(_logged, self._store_outcome, self.store, outcome)
             self._suppress(outcome)
+
+    def _store_outcome(self, store: Store, outcome: OutcomeRecord) -> None:
+        """On the writer thread: store an outcome; the pair an edit yields teaches the catalogue."""
+        try:
+            pair = store.record_outcome(outcome)
+        except HotfixError as exc:
+            log.error("could not record an outcome: %s", exc)
+            return
+        catalogue = self.backend.catalogue if self.backend else None
+        if pair is not None and catalogue is not None:
+            with self._catalogue_lock:
+                catalogue.add_pair(pair, source="edit")
+            log.info("learnt an edit pair from suggestion %s", outcome.suggestion_id)
+            log.debug("the pair: %r -> %r", pair.buggy.strip(), pair.fixed.strip())
 
     def _suppress(self, outcome: OutcomeRecord) -> None:
         """A rejection (or the user's fix) applies from the next request on, before any training."""
@@ -253,16 +280,6 @@ class Runtime:
             )
         except HotfixError as exc:
             log.error("could not suppress a rejected suggestion: %s", exc)
-
-    def _learn_edit(self, store: Store, suggestion_id: str) -> None:
-        catalogue = self.backend.catalogue if self.backend else None
-        if catalogue is None:
-            return
-        for stored in store.pairs("edit"):
-            if stored.pair.id == f"edit-{suggestion_id}":
-                catalogue.add_pair(stored.pair, source="edit")
-                log.info("learnt an edit pair from suggestion %s", suggestion_id)
-                log.debug("the pair: %r -> %r", stored.pair.buggy.strip(), stored.pair.fixed.strip())
 
     def _adapter_gate(self) -> dict[str, Any] | None:
         """What the serving adapter was checked on (the gate's evidence), from its manifest."""
@@ -290,6 +307,8 @@ class Runtime:
             "modelKey": backend.engine.model_key if backend else None,
             "modelReady": backend is not None,
             "modelError": self.model_error,
+            # A remote backend (openai: specs) that is loaded but not answering: why (remote_engine.py).
+            "backendError": getattr(backend.engine, "remote_error", None) if backend else None,
             "device": backend.device if backend else None,
             "runtime": backend.engine.runtime if backend else None,
             "adapter": backend.engine.adapter_version if backend else None,
@@ -306,3 +325,11 @@ class Runtime:
             "lastCompletion": self.last_completion,
             "version": __version__,
         }
+
+
+def _logged(work: Callable[..., None], *args: Any) -> None:
+    """Run a write on the writer thread; a failure is logged, never lost in a future nobody reads."""
+    try:
+        work(*args)
+    except Exception:
+        log.exception("recording failed")
