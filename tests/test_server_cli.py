@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types
@@ -95,3 +97,87 @@ def test_tcp_listens_on_loopback_unless_remote_is_allowed(capsys: pytest.Capture
     assert parse_address("0.0.0.0:2087", allow_remote=True) == ("0.0.0.0", 2087)
     assert main(["serve", "--tcp", "0.0.0.0:2087"]) == 1
     assert "SSH tunnel" in capsys.readouterr().err
+
+
+async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    """One LSP message from a raw TCP connection; None once the server has closed it."""
+    length = None
+    while True:
+        line = await asyncio.wait_for(reader.readline(), 30)
+        if not line:
+            return None
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+        elif line == b"\r\n" and length is not None:
+            return json.loads(await reader.readexactly(length))
+
+
+def lsp_frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+@pytest.mark.e2e
+async def test_tcp_serves_one_client_and_refuses_a_second(tmp_path: Path) -> None:
+    """A second connection took over the first one's session: it got the first client's answers,
+    changed its data folder, and ended its session by disconnecting."""
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as stderr:
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hotfix_engine",
+            "serve",
+            "--tcp",
+            f"127.0.0.1:{port}",
+            "--data-dir",
+            str(tmp_path / "first"),
+            stderr=stderr,
+        )
+    first = LanguageClient("first", "1")
+    try:
+        for _ in range(300):
+            try:
+                await first.start_tcp("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        await first.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities()))
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        told = await read_frame(reader)
+        assert told is not None and told["method"] == "window/showMessage"
+        assert "one per process" in told["params"]["message"]
+        options = {"dataDir": str(tmp_path / "second")}
+        params = {"processId": None, "capabilities": {}, "initializationOptions": options}
+        writer.write(lsp_frame({"id": 1, "method": "initialize", "params": params}))
+        writer.write(lsp_frame({"id": 2, "method": "hotfix/status", "params": None}))
+        refused = await read_frame(reader)
+        assert refused is not None and refused["id"] == 1 and refused["error"]["code"] == -32600
+        assert await read_frame(reader) is None  # closed: hotfix/status was never served
+        writer.close()
+
+        status = await first.protocol.send_request_async("hotfix/status", None)
+        assert status.dataDir == str(tmp_path / "first")
+        await first.shutdown_async(None)
+        first.exit(None)
+        assert await asyncio.wait_for(server.wait(), 30) == 0
+        assert "refused the client at 127.0.0.1:" in log.read_text()
+    finally:
+        if server.returncode is None:
+            server.kill()
+        await first.stop()
+
+
+def test_allow_remote_warns_at_every_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hotfix_server.main
+
+    monkeypatch.setattr(hotfix_server.main, "serve", lambda defaults, tcp: 0)
+    assert main(["serve", "--tcp", "0.0.0.0:2087", "--allow-remote"]) == 0
+    err = capsys.readouterr().err
+    assert "LSP has no authentication" in err and "SSH tunnel" in err
+    assert main(["serve", "--tcp", "127.0.0.1:2087"]) == 0
+    assert "authentication" not in capsys.readouterr().err

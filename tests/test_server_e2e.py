@@ -433,6 +433,17 @@ async def test_malformed_and_unexpected_messages(shared: LanguageClient) -> None
     assert (await status(shared))["modelReady"]
 
 
+async def test_lone_surrogates_neither_fail_completions_nor_stop_outcomes(shared: LanguageClient) -> None:
+    """A lone surrogate once failed every completion in its file with record: all (the store could not
+    encode the document) and, in an outcome, stopped the outcome timer for the rest of the session."""
+    doc = Doc(shared, "surro\ud800gate", "s = '\ud800'\ndef f(x):\n    return ")
+    sid, _ = await doc.suggestion()
+    doc.insert(types.Position(0, 0), "\udfff# ")
+    assert await outcome(shared, sid, timeout=30)
+    sid, _ = await doc.suggestion()
+    assert await outcome(shared, sid, timeout=30) == [("rejected", "expired")]  # the timer still runs
+
+
 # Servers of their own -----------------------------------------------------------------------
 
 
@@ -537,7 +548,7 @@ class RawServer:
             else:
                 assert line.startswith(b"Content-Type: "), f"not a protocol header on stdout: {line!r}"
 
-    async def response(self, msg_id: int) -> dict[str, Any]:
+    async def response(self, msg_id: int | None) -> dict[str, Any]:
         while True:
             message = await self.receive()
             if message.get("id") == msg_id and "method" not in message:
@@ -560,6 +571,51 @@ async def test_raw_garbage_and_bad_params_get_errors_and_the_server_keeps_servin
         assert (await raw.response(4))["result"]["modelReady"] is False
         raw.send({"id": 5, "method": "shutdown"})
         assert (await raw.response(5))["result"] is None
+        raw.send({"method": "exit"})
+        assert await asyncio.wait_for(raw.process.wait(), 30) == 0
+    finally:
+        if raw.process.returncode is None:
+            raw.process.kill()
+
+
+INITIALIZE = {"method": "initialize", "params": {"processId": None, "capabilities": {}}}
+
+
+@pytest.mark.parametrize("length", [10**12, 2**63, 3 * 10**9])
+async def test_absurd_content_lengths_are_refused_and_the_server_goes_on(tmp_path: Path, length: int) -> None:
+    """10**12 and 2**63 made the server exit 1 (the outcomes decided so far lost); 3e9 made it hang."""
+    raw = await RawServer.start(tmp_path)
+    try:
+        raw.send({"id": 1, **INITIALIZE})
+        await raw.response(1)
+        assert raw.process.stdin is not None
+        body = b'{"jsonrpc": "2.0", "id": 2, "method": "hotfix/status"}'
+        raw.process.stdin.write(b"Content-Length: %d\r\n\r\n" % length + body)
+        refused = await raw.response(None)
+        assert refused["error"]["code"] == -32600 and "over the limit" in refused["error"]["message"]
+        raw.send({"id": 3, "method": "hotfix/status", "params": None})
+        assert "result" in await raw.response(3)
+        raw.send({"id": 4, "method": "shutdown"})
+        await raw.response(4)
+        raw.send({"method": "exit"})
+        assert await asyncio.wait_for(raw.process.wait(), 30) == 0
+    finally:
+        if raw.process.returncode is None:
+            raw.process.kill()
+
+
+async def test_requests_after_shutdown_are_invalid_requests(tmp_path: Path) -> None:
+    """They were never answered."""
+    raw = await RawServer.start(tmp_path)
+    try:
+        raw.send({"id": 1, **INITIALIZE})
+        await raw.response(1)
+        raw.send({"id": 2, "method": "shutdown"})
+        await raw.response(2)
+        raw.send({"id": 3, "method": "hotfix/status", "params": None})
+        assert (await raw.response(3))["error"]["code"] == -32600
+        raw.send({"id": 4, "method": "shutdown"})
+        assert (await raw.response(4))["error"]["code"] == -32600
         raw.send({"method": "exit"})
         assert await asyncio.wait_for(raw.process.wait(), 30) == 0
     finally:

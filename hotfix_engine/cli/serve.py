@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from hotfix_engine.errors import ConfigError
 
@@ -66,6 +67,15 @@ def parse_address(text: str, allow_remote: bool = False) -> tuple[str, int]:
     return host, int(port)
 
 
+def remote_warning(host: str) -> str:
+    """Said on every start with --allow-remote: the choice stays visible in the logs."""
+    return (
+        f"--tcp {host} can be reached from other machines, and LSP has no authentication: anyone who "
+        "connects first reads the code your editor sends and runs the server's commands. Prefer "
+        "127.0.0.1 and an SSH tunnel (ssh -L 2087:127.0.0.1:2087 host)"
+    )
+
+
 def _is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -82,4 +92,6 @@ def run(args: argparse.Namespace) -> int:
     from hotfix_server.main import serve
 
     tcp = parse_address(args.tcp, args.allow_remote) if args.tcp else None
+    if tcp is not None and not _is_loopback(tcp[0]):
+        logging.getLogger("hotfix").warning("%s", remote_warning(tcp[0]))
     return serve(ServerConfig(model=args.model, data_dir=args.data_dir, runtime=args.runtime), tcp)

@@ -30,6 +30,7 @@ def serve(defaults: ServerConfig, tcp: tuple[str, int] | None = None) -> int:
     from hotfix_engine.log_redaction import install
     from hotfix_engine.paths import PRIVATE_UMASK
     from hotfix_server.server import create_server
+    from hotfix_server.transport import serve_stdio, serve_tcp
 
     # The CLI did both already; a server started another way must not log or create files in the open.
     os.umask(PRIVATE_UMASK)
@@ -39,13 +40,11 @@ def serve(defaults: ServerConfig, tcp: tuple[str, int] | None = None) -> int:
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("pygls").setLevel(logging.WARNING)
     server = create_server(defaults)
-    try:
-        if tcp is not None:
-            server.start_tcp(*tcp)
-        else:
-            server.start_io(stdin=sys.stdin.buffer, stdout=channel)  # type: ignore[arg-type]
-    except SystemExit:  # pygls ends a TCP session's ``exit`` this way; the cleanup below still runs
-        pass
+    # Our transports, not pygls's: bounded frames, and one client per TCP server (transport.py).
+    if tcp is not None:
+        serve_tcp(server, *tcp)
+    else:
+        serve_stdio(server, sys.stdin.buffer, channel)  # type: ignore[arg-type]
     code = 0 if server.protocol._shutdown else 1
     server.close()
     logging.shutdown()

@@ -1,8 +1,8 @@
 """The language server: thin LSP handlers over the runtime (docs/architecture.md).
 
-Generation never runs on pygls's thread pool (its stdin reader lives there) nor in ``@thread``
-handlers (they cannot be stopped): the async handlers await the engine's own inference thread, and
-``$/cancelRequest`` or a newer request for the same document sets the generation's cancel token.
+Generation never runs on pygls's thread pool nor in ``@thread`` handlers (they cannot be stopped):
+the async handlers await the engine's own inference thread, and ``$/cancelRequest`` or a newer
+request for the same document sets the generation's cancel token.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
 
 from hotfix_engine import __version__
 from hotfix_engine.completion import CompletionRequest
@@ -33,6 +32,7 @@ from hotfix_server.config import ServerConfig, parse_config
 from hotfix_server.continuous import ContinuousTraining
 from hotfix_server.lifeline import watch_parent
 from hotfix_server.progress import ServerProgress
+from hotfix_server.protocol import HotfixProtocol
 from hotfix_server.runtime import Backend, Runtime, load_backend
 from hotfix_server.scheduler import DocumentScheduler
 from hotfix_server.training import TrainerProcess
@@ -44,26 +44,6 @@ TICK_S = 0.5  # how often outcome timeouts (expiry, edit windows) are applied
 # A pause in typing this long computes the prompt at the last edit ahead of the request that will need
 # it (llama.vscode's idle requests); shorter would spend the CPU on places the user only passes through.
 PREFILL_PAUSE_S = 0.3
-
-
-class HotfixProtocol(LanguageServerProtocol):
-    """Answers a request whose parameters do not parse with an error, instead of leaving it unanswered."""
-
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        try:
-            return super().structure_message(data)
-        except JsonRpcException as exc:
-            if "id" in data and "method" in data:
-                self._send_response(data["id"], error=exc.to_response_error())
-            return _ANSWERED
-
-    def handle_message(self, message: Any) -> None:
-        if message is _ANSWERED:
-            return
-        super().handle_message(message)
-
-
-_ANSWERED = object()
 
 
 class HotfixServer(LanguageServer):
@@ -324,9 +304,20 @@ class HotfixServer(LanguageServer):
         self.runtime.record(self.runtime.tracker.closed(unquote(params.text_document.uri)))
 
     async def _tick(self) -> None:
+        """Apply outcome timeouts until the server closes. A failure is logged, one outcome at a time:
+        one bad outcome once stopped this loop, and nothing expired or was decided until shutdown."""
         while True:
             await asyncio.sleep(TICK_S)
-            self.runtime.record(self.runtime.tracker.tick())
+            try:
+                outcomes = self.runtime.tracker.tick()
+            except Exception:
+                log.exception("applying outcome timeouts failed")
+                continue
+            for outcome in outcomes:
+                try:
+                    self.runtime.record([outcome])
+                except Exception:
+                    log.exception("recording the outcome of %s failed", outcome.suggestion_id)
 
     def _workspace_of(self, uri: str) -> str:
         """The workspace folder holding ``uri`` (the deepest one), else ""; suppressions' scope."""
@@ -478,7 +469,9 @@ class HotfixServer(LanguageServer):
                 return {
                     "removed": sum(suppressions.clear(f) for f in scope) if scope else suppressions.clear()
                 }
-            items = suppressions.items() if scope is None else [i for f in scope for i in suppressions.items(f)]
+            items = (
+                suppressions.items() if scope is None else [i for f in scope for i in suppressions.items(f)]
+            )
         except HotfixError as exc:
             raise JsonRpcInvalidRequest(str(exc)) from None
         return {"suppressions": [item.to_json() for item in items]}

@@ -7,11 +7,11 @@ handlers stay short and the engine never sees LSP.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
-from pygls.workspace import TextDocument
+from pygls.workspace import PositionCodec, TextDocument
 
 from hotfix_engine.completion import CompletionRequest
 from hotfix_server.config import CompletionConfig
@@ -51,9 +51,13 @@ _EXTENSIONS = {
 
 
 def language_of(document: TextDocument) -> str:
-    """The document's language id, or one guessed from its file extension."""
-    if document.language_id:
-        return document.language_id
+    """The document's language id, or one guessed from its file extension.
+
+    lsprotocol lets any JSON value through as a language id (its type is a union): 7 reached the
+    engine, which failed on it.
+    """
+    if document.language_id and isinstance(document.language_id, str):
+        return str(document.language_id)
     extension = posixpath.splitext(urlparse(document.uri).path)[1].lower()
     return _EXTENSIONS.get(extension, "python")
 
@@ -72,12 +76,65 @@ def offset_at(document: TextDocument, position: types.Position) -> int | None:
         if position.character != 0 or (lines and not lines[-1].endswith(("\n", "\r"))):
             return None
         return len(document.source)
-    line = lines[position.line].rstrip("\r\n")
-    if position.character > document.position_codec.client_num_units(line):
+    line = _without_end(lines[position.line])
+    codec = document.position_codec
+    if position.character > codec.client_num_units(line):
         return None
     # pygls's offset_at_position would split the whole document into lines a second time.
-    point = document.position_codec.position_from_client_units(lines, position)
-    return sum(map(len, lines[: point.line])) + point.character
+    return sum(map(len, lines[: position.line])) + _column(codec, line, position.character)
+
+
+def _without_end(line: str) -> str:
+    """One of ``TextDocument.lines`` without its line end (pygls splits as ``str.splitlines`` does)."""
+    return line.splitlines()[0] if line else line
+
+
+def _column(codec: PositionCodec, line: str, units: int) -> int:
+    """The code points of ``line`` that fit in ``units`` client units (UTF-16 by default).
+
+    A position past the end of the line is its end; one inside a character (between the halves of
+    a surrogate pair) is that character's start. pygls would count a pair's first half as the whole
+    pair, and put a position past the end one character before it.
+    """
+    if units >= codec.client_num_units(line):
+        return len(line)
+    if line.isascii():
+        return units
+    count = 0
+    for index, char in enumerate(line):
+        count += codec.impl.code_units_for_char(char)
+        if count > units:
+            return index
+    return len(line)
+
+
+def clamped_offset(document: TextDocument, lines: Sequence[str], position: types.Position) -> int:
+    """The code-point offset of ``position``, moved into the document: a line past the last is the end."""
+    if position.line >= len(lines):
+        return sum(map(len, lines))
+    line = lines[position.line]
+    return sum(map(len, lines[: position.line])) + _column(
+        document.position_codec, _without_end(line), position.character
+    )
+
+
+def apply_change(document: TextDocument, change: types.TextDocumentContentChangeEvent) -> None:
+    """Apply one ``didChange`` event, its range clamped to the document (issue 18).
+
+    pygls applies a range past a line's end one character early, reads the client's units as code
+    points past the last line, and drops the text of a range whose end comes before its start; a
+    client whose copy has drifted would make ours drift further.
+    """
+    if isinstance(change, types.TextDocumentContentChangePartial):
+        lines = document.lines
+        start = clamped_offset(document, lines, change.range.start)
+        end = clamped_offset(document, lines, change.range.end)
+        start, end = min(start, end), max(start, end)
+        source = document.source
+        text = source[:start] + change.text + source[end:]
+    else:
+        text = change.text
+    document.apply_change(types.TextDocumentContentChangeWholeDocument(text=text))
 
 
 def path_of(uri: str) -> str:
