@@ -1,4 +1,8 @@
-/** Entry point: VS Code calls activate once, at start-up (see package.json activationEvents). */
+/**
+ * Entry point: VS Code calls activate once per window, when a document in a language hotfix serves by
+ * default opens (package.json activationEvents, from hotfix.enabledLanguages' default) or when one of
+ * the extension's commands runs; not at start-up, so a window without Python starts no server.
+ */
 import * as vscode from 'vscode';
 import { HotfixController } from './controller';
 

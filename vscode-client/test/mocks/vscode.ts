@@ -3,6 +3,9 @@
  * it is asked to do so that tests can check the wiring without an editor.
  */
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 type Listener<T> = (e: T) => void;
 
 export class EventEmitter<T> {
@@ -187,13 +190,23 @@ export const commandsApi = {
 };
 export { commandsApi as commands };
 
+/** The defaults package.json declares, keyed below `hotfix.`: VS Code's `get` returns them for unset keys. */
+const manifestDefaults: Record<string, unknown> = Object.fromEntries(
+  Object.entries(
+    (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
+      contributes: { configuration: { properties: Record<string, { default?: unknown }> } };
+    }).contributes.configuration.properties,
+  ).map(([key, spec]) => [key.replace(/^hotfix\./, ''), spec.default]),
+);
+
 export const workspace = {
   workspaceFolders: undefined as undefined | { uri: Uri }[],
   getConfiguration(section: string) {
     const full = (key: string) => `${section}.${key}`.replace(/^hotfix\./, '');
+    const value = (key: string) => (settingsStore[full(key)] === undefined ? manifestDefaults[full(key)] : settingsStore[full(key)]);
     return {
-      get: (key: string) => settingsStore[full(key)],
-      inspect: (key: string) => ({ key, globalValue: settingsStore[full(key)] }),
+      get: <T>(key: string, fallback?: T) => value(key) ?? fallback,
+      inspect: (key: string) => ({ key, defaultValue: manifestDefaults[full(key)], globalValue: settingsStore[full(key)] }),
       update: (key: string, value: unknown) => {
         setSetting(full(key), value);
         return Promise.resolve();
