@@ -1,5 +1,8 @@
 """Model specs and loading: embedded GGUF models, Hugging Face ids, local folders and ``.gguf`` files.
 
+A spec may also name a model on an OpenAI-compatible server (``openai:URL#MODEL``); it is parsed
+here with the others, so every command agrees on its adapter key, and served by ``remote_engine``.
+
 A GGUF is dequantised by transformers on first use (38 s for Gemma 3 270M on 2 cores) and the result
 cached as safetensors, so that every later start takes seconds.
 """
@@ -15,6 +18,7 @@ import re
 import shutil
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +71,8 @@ REPO_TOKENS = ("<|file_sep|>", "<|repo_name|>")
 class ModelSpec:
     """A parsed ``--model`` value."""
 
-    kind: str  # "embedded" | "gguf" | "folder" | "hub"
-    value: str  # embedded name, file or folder path, or hub id
+    kind: str  # "embedded" | "gguf" | "folder" | "hub" | "openai"
+    value: str  # embedded name, file or folder path, hub id, or the server's base URL
     text: str  # the spec as the user wrote it
 
     @property
@@ -76,6 +80,8 @@ class ModelSpec:
         """A filesystem-safe name, used for the adapter folder ``adapters/<key>/``."""
         if self.kind == "embedded":
             return self.value
+        if self.kind == "openai":
+            return parse_remote(self.text).key
         stem = Path(self.value).stem if self.kind == "gguf" else self.value.rstrip("/")
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem.split("/")[-1] if self.kind != "hub" else stem)
         if self.kind == "hub":
@@ -87,6 +93,8 @@ class ModelSpec:
 
 def parse_spec(spec: str | None) -> ModelSpec:
     text = (spec or DEFAULT_MODEL).strip()
+    if text.startswith(OPENAI_SCHEME):
+        return ModelSpec("openai", parse_remote(text).url, text)
     if text.startswith("embedded:"):
         name = text.split(":", 1)[1]
         if name not in EMBEDDED:
@@ -106,7 +114,8 @@ def parse_spec(spec: str | None) -> ModelSpec:
     if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text):
         return ModelSpec("hub", text, text)
     raise ModelError(
-        f"not a model spec: {text!r}; use embedded:gemma3-270m, embedded:smollm2-135m, org/name, a folder or a .gguf file"
+        f"not a model spec: {text!r}; use embedded:gemma3-270m, embedded:smollm2-135m, org/name, a folder, "
+        "a .gguf file or openai:http://HOST:PORT/v1#MODEL"
     )
 
 
@@ -118,6 +127,107 @@ class FimTokens:
     # Set only for models trained on whole repositories (see ``prompts.build_prompt``).
     file_sep: str | None = None
     repo_name: str | None = None
+
+
+OPENAI_SCHEME = "openai:"
+# The FIM sentinels of a remote model, by family: its tokenizer is the server's, so they are named by
+# the spec's ``fim=`` option or guessed from the model's name, never read from a vocabulary.
+REMOTE_FIM = {
+    "qwen": FimTokens("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", *REPO_TOKENS),
+    "codegemma": FimTokens("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    "starcoder": FimTokens("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    "deepseek": FimTokens(
+        "<\uff5cfim\u2581begin\uff5c>", "<\uff5cfim\u2581hole\uff5c>", "<\uff5cfim\u2581end\uff5c>"
+    ),
+}
+ADAPTER_FLAVOURS = ("auto", "vllm", "llama", "none")
+REMOTE_OPTIONS = ("fim", "adapters", "key", "timeout")
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """``openai:URL#MODEL?option=value&...``: a model served by an OpenAI-compatible server.
+
+    Options: ``fim`` (qwen, codegemma, starcoder, deepseek, none; default: guessed from the name),
+    ``adapters`` (how a request names its adapter: vllm, llama, none; default: asked of the server),
+    ``key`` (the adapters folder, e.g. the key of the same model served locally, where ``hotfix
+    train`` publishes) and ``timeout`` (seconds without a byte from the server before giving up).
+    """
+
+    url: str  # the API's base, ending in /v1
+    model: str
+    fim: str  # a REMOTE_FIM name or "none"
+    adapters: str  # one of ADAPTER_FLAVOURS
+    key: str
+    timeout_s: float = 30.0
+
+    @property
+    def root(self) -> str:
+        """The server's own root, where llama.cpp's /props and /lora-adapters live."""
+        return self.url[: -len("/v1")] if self.url.endswith("/v1") else self.url
+
+    @property
+    def fim_tokens(self) -> FimTokens | None:
+        return REMOTE_FIM.get(self.fim)
+
+
+def parse_remote(text: str) -> RemoteSpec:
+    """Parse ``openai:http://HOST:PORT/v1#MODEL?fim=qwen&adapters=vllm``; ModelError says what is wrong."""
+    usage = "use openai:http://HOST:PORT/v1#MODEL[?fim=...&adapters=...&key=...&timeout=...]"
+    rest = text.strip()[len(OPENAI_SCHEME) :]
+    url, _, fragment = rest.partition("#")
+    model, _, query = fragment.partition("?")
+    model = model.strip()
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ModelError(f"not a server URL in {text!r}; {usage}")
+    try:
+        parts.port  # noqa: B018 - parsing raises on a bad port
+    except ValueError:
+        raise ModelError(f"bad port in {text!r}; {usage}") from None
+    if not model:
+        raise ModelError(f"{text!r} names no model; {usage} (the server's /v1/models lists them)")
+    path = parts.path.rstrip("/")
+    base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path if path else "/v1", "", ""))
+    options: dict[str, str] = {}
+    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=False):
+        if name not in REMOTE_OPTIONS:
+            raise ModelError(f"unknown option {name!r} in {text!r}; options: {', '.join(REMOTE_OPTIONS)}")
+        options[name] = value.strip().lower() if name in ("fim", "adapters") else value.strip()
+    fim = options.get("fim") or guess_fim(model)
+    if fim not in (*REMOTE_FIM, "none"):
+        raise ModelError(
+            f"unknown fim={fim!r} in {text!r}; choose one of: {', '.join([*REMOTE_FIM, 'none'])}"
+        )
+    adapters = options.get("adapters") or "auto"
+    if adapters not in ADAPTER_FLAVOURS:
+        raise ModelError(
+            f"unknown adapters={adapters!r} in {text!r}; choose one of: {', '.join(ADAPTER_FLAVOURS)}"
+        )
+    key = re.sub(r"[^A-Za-z0-9._-]+", "-", options.get("key") or model).strip("-.").lower()
+    if not key:
+        raise ModelError(f"key={options.get('key')!r} in {text!r} leaves no usable folder name")
+    try:
+        timeout = float(options.get("timeout") or 30.0)
+    except ValueError:
+        timeout = -1.0
+    if not 0.5 <= timeout <= 600:
+        raise ModelError(f"timeout in {text!r} must be seconds in 0.5..600, not {options['timeout']!r}")
+    return RemoteSpec(base, model, fim, adapters, key, timeout)
+
+
+def guess_fim(model: str) -> str:
+    """The FIM family a model's name shows (Qwen2.5-Coder, CodeGemma, StarCoder, DeepSeek-Coder), or none."""
+    name = model.lower()
+    if "codegemma" in name:
+        return "codegemma"
+    if "starcoder" in name:
+        return "starcoder"
+    if "qwen" in name and "coder" in name:
+        return "qwen"
+    if "deepseek" in name and "coder" in name:
+        return "deepseek"
+    return "none"
 
 
 @dataclass
