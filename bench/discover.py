@@ -2,18 +2,23 @@
 
 1. ``hotfix discover``'s code on MBPP problems (greedy + K samples from every line boundary):
    verified pairs per hour on this machine; the pairs go to ``results/discovered_mbpp.jsonl`` (not
-   committed: they quote MBPP's code and tests, which stay in ../shared).
+   committed: they quote MBPP's code and tests, which stay in ../shared). The corpus is resumable
+   (``results/discovered_mbpp.jsonl.progress.jsonl``): a run cut short continues where it stopped,
+   and a larger --limit adds problems; --restart starts it again.
 2. The base model's buggy and fixed rates on those pairs with the paper's protocol (10 samples,
    temperature 1.0, top-p 0.95, 64 tokens).
-3. With ``--train``: ``hotfix train`` on 80% of the pairs (published with --force into a scratch data
-   folder), then base against hotfix on the held-out 20% (paired statistics) and retention (HumanEval
-   pass@1 greedy on the first problems, the line-level metric, perplexity) before and after.
+3. With ``--train``: ``hotfix train`` on the problems of the train side of a split by problem
+   (published with --force into a scratch data folder), then base against hotfix on the held-out
+   problems' pairs (paired statistics) and retention (HumanEval pass@1 greedy on the first
+   problems, the line-level metric, perplexity) before and after. ``bench/ablations.py`` runs the
+   full experiment and the paper's ablations.
 
-    python bench/discover.py [--model SPEC] [--quick] [--limit N] [--samples K] [--train]
-    python bench/discover.py --offset 14 --limit 10 --keep     # add pairs from 10 more problems
+    python bench/discover.py [--model SPEC] [--quick] [--limit N] [--samples K] [--jobs N] [--train]
+    python bench/discover.py --limit 300      # continue the corpus up to 300 problems after --offset
 
 ``--quick`` keeps each phase to a few minutes on a contended 2-core CPU: 40 problems, 4 samples per
-line boundary, and (with --train) 40 HumanEval problems and 60 lines for retention.
+line boundary, and (with --train) 40 HumanEval problems and 60 lines for retention. A quick corpus
+has other settings than a full one: give it another --out.
 """
 
 from __future__ import annotations
@@ -46,10 +51,10 @@ def train_and_compare(args, loaded, pairs, result: dict) -> None:
     from hotfix_engine.evaluation.evaluate import EvalConfig, compare, evaluate
     from hotfix_engine.evaluation.lines import line_tasks
     from hotfix_engine.evaluation.problems import humaneval_problems
-    from hotfix_engine.pairs import split_pairs, write_pairs
+    from hotfix_engine.pairs import split_by_problem, write_pairs
 
-    split = split_pairs(pairs, seed=0)
-    train, held_out = split["train"], split["val"] + split["test"]
+    split = split_by_problem(pairs, seed=0, test_fraction=0.2)
+    train, held_out = split["train"], split["test"]
     home = Path(tempfile.mkdtemp(prefix="hotfix-bench-"))
     train_file = home / "train.jsonl"
     write_pairs(train_file, train)
@@ -120,74 +125,66 @@ def main() -> int:
         "--offset", type=int, default=10, help="skip the first problems (MBPP's few-shot prompts)"
     )
     parser.add_argument("--samples", type=int, default=None, help="sampled completions per line boundary")
-    parser.add_argument("--train", action="store_true", help="also train on 80%% and compare on 20%%")
-    parser.add_argument(
-        "--reuse", action="store_true", help="reuse results/discovered_mbpp.jsonl, skip phase 1"
-    )
-    parser.add_argument(
-        "--keep",
-        action="store_true",
-        help="add to the pairs already in results/discovered_mbpp.jsonl (with --offset past their problems)",
-    )
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes, each with its own model")
+    parser.add_argument("--out", default=str(OUT), help="the corpus (default results/discovered_mbpp.jsonl)")
+    parser.add_argument("--restart", action="store_true", help="start the corpus again")
+    parser.add_argument("--train", action="store_true", help="also train and compare on held-out problems")
+    parser.add_argument("--reuse", action="store_true", help="use the corpus as it is, skip phase 1")
     parser.add_argument("--humaneval", type=int, default=None, help="HumanEval problems for retention")
     parser.add_argument("--lines", type=int, default=None, help="line-level tasks for retention")
     args = parser.parse_args()
     limit = args.limit or (40 if args.quick else 200)
     samples = args.samples if args.samples is not None else (4 if args.quick else 10)
+    out = Path(args.out)
 
-    from hotfix_engine.discovery import DiscoveryConfig, discover, model_completer
+    from hotfix_engine.cli.discover import ModelCompleter
+    from hotfix_engine.corpus import Corpus, dedupe_pairs, load_corpus
+    from hotfix_engine.discovery import DiscoveryConfig, model_completer
+    from hotfix_engine.discovery_run import run_discovery
     from hotfix_engine.evaluation import bug_rates
     from hotfix_engine.evaluation.problems import load_problems
     from hotfix_engine.models import load_model
-    from hotfix_engine.pairs import load_pairs, write_pairs
 
     loaded = load_model(args.model, device="cpu")
     result: dict[str, object] = {"model": loaded.spec, "quick": args.quick}
-    if args.reuse:
-        # Comment lines stopped counting as statements after the first runs; drop any such pair found before.
-        pairs = [p for p in load_pairs(OUT) if not p.buggy.strip().startswith("#")]
+    if not args.reuse:
+        problems = load_problems(MBPP)[args.offset : args.offset + limit]
+        config = DiscoveryConfig(samples=samples)
+        settings = {"model": loaded.spec, "adapter": None, "samples": samples, "greedy": True,
+                    "temperature": config.temperature, "top_p": 0.95, "max_new_tokens": 96, "seed": 0,
+                    "protocol": config.protocol, "timeout_s": config.timeout_s,
+                    "memory_mb": config.memory_mb}  # fmt: skip
+        corpus = Corpus(out, settings, restart=args.restart)
+        if args.jobs > 1:
+            factory = ModelCompleter(args.model, "cpu", None, None, 0.95, 96, 0, None, None, config.protocol)
+        else:
+
+            def factory():
+                return model_completer(loaded.model, loaded.tokenizer, max_new_tokens=96)
+
+        def progress(done, total, stats):
+            print(f"  {done}/{total} problems, {stats.pairs} new pairs, {stats.elapsed_s:.0f} s", flush=True)
+            # Written as the run goes, so that a run stopped early still reports what it measured.
+            totals = corpus.totals()
+            tried = totals.problems + totals.skipped_no_tests + totals.skipped_broken
+            write_result(
+                "discover",
+                {**result, "problems_tried": tried, "samples_per_boundary": samples,
+                 "discovery": totals.to_json()},
+            )  # fmt: skip
+
+        summary = run_discovery(problems, factory, config, corpus, jobs=args.jobs, progress=progress)
+        totals = summary.totals
+        tried = totals.problems + totals.skipped_no_tests + totals.skipped_broken
+        result.update(problems_tried=tried, samples_per_boundary=samples, discovery=totals.to_json())
+        print(f"discovery: {summary.this_run.to_json()} in {summary.wall_s:.0f} s", flush=True)
+    else:
         previous_file = RESULTS / "discover.json"
         previous = json.loads(previous_file.read_text()) if previous_file.exists() else {}
         result.update(
             {k: previous[k] for k in ("discovery", "problems_tried", "samples_per_boundary") if k in previous}
         )
-    else:
-        problems = load_problems(MBPP)[args.offset : args.offset + limit]
-        kept = load_pairs(OUT) if args.keep and OUT.exists() else []
-        previous_file = RESULTS / "discover.json"
-        before = json.loads(previous_file.read_text()) if args.keep and previous_file.exists() else {}
-        earlier = before.get("discovery", {})
-        complete = model_completer(loaded.model, loaded.tokenizer, max_new_tokens=96)
-        config = DiscoveryConfig(samples=samples)
-
-        def progress(done, total, stats):
-            print(f"  {done}/{total} problems, {stats.pairs} pairs, {stats.elapsed_s:.0f} s", flush=True)
-            # Written as the run goes, so that a run stopped early still reports what it measured.
-            write_result(
-                "discover",
-                {
-                    **result,
-                    "problems_tried": done,
-                    "samples_per_boundary": samples,
-                    "discovery": stats.to_json(),
-                },
-            )
-
-        found = discover(
-            problems, complete, config, progress=progress, on_pairs=lambda p: write_pairs(OUT, kept + list(p))
-        )
-        pairs = kept + found.pairs
-        write_pairs(OUT, pairs)
-        stats = found.stats.to_json()
-        if earlier:  # one account over every run that contributed pairs
-            for key, value in earlier.items():
-                if key != "pairs_per_hour" and isinstance(value, (int, float)) and key in stats:
-                    stats[key] += value
-            if stats.get("elapsed_s"):
-                stats["pairs_per_hour"] = round(stats["pairs"] / stats["elapsed_s"] * 3600, 1)
-        tried = len(problems) + int(before.get("problems_tried", 0))
-        result.update(problems_tried=tried, samples_per_boundary=samples, discovery=stats)
-        print(f"discovery: {found.stats.to_json()}", flush=True)
+    pairs, _ = dedupe_pairs(load_corpus(out)) if out.exists() else ([], 0)
     if pairs:
         started = time.perf_counter()
         rates = bug_rates(loaded.model, loaded.tokenizer, pairs, samples=10)
@@ -201,7 +198,7 @@ def main() -> int:
     stats = result.get("discovery", {})
     print(
         f"{len(pairs)} discovered pairs ({stats.get('pairs_per_hour', 0):.0f}/hour); "  # type: ignore[union-attr]
-        f"base rates {result.get('base_rates')} -> {path}, {OUT}"
+        f"base rates {result.get('base_rates')} -> {path}, {out}"
     )
     return 0
 

@@ -8,17 +8,22 @@ reference is the candidate bug and the reference statement its fix. A pair is ke
 verified in the model's own context: the completion fails with the model's statement and passes with
 the reference statement in its place. The pair records how often the model wrote that buggy
 statement from that prefix, so the base model's buggy rate on these prompts is high by construction.
+
+Statements are compared as Python sees them (:func:`canonical_statement`): ``s = (x)`` and
+``s=x  # add`` are one bug written two ways, and one problem keeps one pair per bug.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hotfix_engine.evaluation.bugrates import contains_statement
 from hotfix_engine.evaluation.problems import Problem, check_references
@@ -122,6 +127,7 @@ class DiscoveryStats:
     completions: int = 0
     failing: int = 0
     departures: int = 0
+    duplicates: int = 0  # departures repeating a bug already found on the problem (however written)
     verified: int = 0
     pairs: int = 0
     elapsed_s: float = 0.0
@@ -132,6 +138,17 @@ class DiscoveryStats:
 
     def to_json(self) -> dict[str, object]:
         return {**self.__dict__, "pairs_per_hour": self.pairs_per_hour}
+
+    def add(self, other: DiscoveryStats) -> None:
+        """Add another run's (or problem's) counts and time to these."""
+        for name, value in other.__dict__.items():
+            setattr(self, name, getattr(self, name) + value)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DiscoveryStats:
+        """Counts as :meth:`to_json` wrote them; unknown keys (and the derived rate) are ignored."""
+        known = cls().__dict__
+        return cls(**{k: type(known[k])(v) for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -188,17 +205,41 @@ def _is_code(line: str) -> bool:
     return bool(text) and not text.startswith("#")
 
 
+def canonical_statement(text: str) -> str:
+    """A statement as Python parses it, so that spacing, quotes, parentheses and comments do not count.
+
+    ``ast.dump`` of the statement (a block header such as ``elif x:`` is parsed inside a wrapper);
+    text that does not parse falls back to :func:`normalize_statement`. Names are kept as written: a
+    different variable is a different bug (the SStuB class ``change_identifier``).
+    """
+    from hotfix_engine.patterns.fragments import parse_statement
+
+    stripped = text.strip()
+    if not stripped:
+        return ""
+    tree = parse_statement(stripped)
+    return ast.dump(tree) if tree is not None else normalize_statement(stripped)
+
+
+def bug_key(problem_id: str, buggy: str, fixed: str) -> tuple[str, str, str]:
+    """Two pairs with the same key are one bug: same problem, same statements up to how they are written."""
+    return (problem_id, canonical_statement(buggy), canonical_statement(fixed))
+
+
 def find_departure(problem: Problem, start: int, lines: Sequence[str]) -> Departure | None:
     """The first statement where ``lines`` (from boundary ``start``) differ from the reference.
 
     None when the completion agrees with the reference until one of them ends: a missing or extra
-    tail is not a single-statement bug.
+    tail is not a single-statement bug. Statements that differ only in how they are written (see
+    :func:`canonical_statement`) agree.
     """
     reference = problem.solution.split("\n")
     ref = [i for i in range(start, len(reference)) if _is_code(reference[i])]
     mine = [i for i, line in enumerate(lines) if _is_code(line)]
     for r, m in zip(ref, mine, strict=False):
-        if normalize_statement(reference[r]) != normalize_statement(lines[m]):
+        if normalize_statement(reference[r]) == normalize_statement(lines[m]):
+            continue
+        if canonical_statement(reference[r]) != canonical_statement(lines[m]):
             return Departure(start, r, m, lines[m], reference[r])
     return None
 
@@ -260,7 +301,7 @@ def discover_problem(
     )
     outcome = dict(zip(programs, (r.passed for r in run_many(programs, config.limits)), strict=True))
     single = set(boundaries)
-    found: dict[tuple[int, str], tuple[Departure, list[str], str]] = {}
+    found: dict[tuple[str, str, str], tuple[Departure, list[str], str]] = {}
     for index, origin, _, lines in candidates:
         if outcome[problem.program(problem.cut(index)[0] + "\n".join(lines))]:
             continue
@@ -269,8 +310,11 @@ def discover_problem(
         if departure is None or departure.reference_index not in single:
             continue
         stats.departures += 1
-        key = (departure.reference_index, normalize_statement(departure.buggy))
-        found.setdefault(key, (departure, list(lines), origin))
+        key = bug_key(problem.id, departure.buggy, departure.fixed)
+        if key in found:
+            stats.duplicates += 1
+            continue
+        found[key] = (departure, list(lines), origin)
     checks = [_substitute(problem, d, lines, d.fixed) for d, lines, _ in found.values()]
     in_reference = [_reference_with(problem, d.reference_index, d.buggy) for d, _, _ in found.values()]
     results = run_many(checks + in_reference, config.limits)

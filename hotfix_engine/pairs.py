@@ -112,6 +112,33 @@ def split_pairs(
     }
 
 
+def problem_of(pair: BugFixPair) -> str:
+    """The problem a pair was found on (discovery records it); a pair without one stands alone."""
+    problem = pair.extra.get("problem")
+    return str(problem) if problem not in (None, "") else f"pair:{pair.key}"
+
+
+def split_by_problem(
+    pairs: Sequence[BugFixPair], seed: int = 0, test_fraction: float = 0.2
+) -> dict[str, list[BugFixPair]]:
+    """Train and test sides with no problem on both: a test pair's code was never trained on.
+
+    Pairs found on one problem share its prefix and tests, so a split by pair would test on code the
+    adapter saw. A problem goes to the test side when the hash of ``seed`` and its id falls below
+    ``test_fraction``: its side depends on nothing else, so neither file order nor a corpus grown
+    by later discovery runs moves a problem from one side to the other. The share of test pairs
+    varies around ``test_fraction`` with how many pairs each problem has.
+    """
+    if not 0.0 <= test_fraction <= 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1], got {test_fraction}")
+    sides: dict[str, list[BugFixPair]] = {"train": [], "test": []}
+    for pair in sorted(pairs, key=lambda p: (problem_of(p), p.key)):
+        digest = hashlib.sha256(f"{seed}\0{problem_of(pair)}".encode()).digest()
+        side = "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
+        sides[side].append(pair)
+    return sides
+
+
 def rejected_statement(prefix: str, suggestion: str) -> BugFixPair:
     """A rejected suggestion with no known fix as a one-sided pair: its first statement, at its cursor.
 
