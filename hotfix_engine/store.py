@@ -1,17 +1,23 @@
 """The feedback store: what was suggested, what the user did with it, and the bug-fix pairs learnt.
 
-One SQLite file in WAL mode under the data folder, readable by its owner only. Several servers and
-one trainer use it at once: every write is one short ``BEGIN IMMEDIATE`` transaction, readers never
-block writers, and a busy timeout absorbs the rest. A crash or kill loses at most the event being
-written; WAL commits are atomic, so the file is never left half-written, and a log damaged after the
-fact (which SQLite silently cuts short) is reported when the store is opened. The file carries
-hotfix's application id: hotfix never writes to a file at its path that is not its own store.
+By default one SQLite file in WAL mode under the data folder, readable by its owner only. Several
+servers and one trainer use it at once: every write is one short ``BEGIN IMMEDIATE`` transaction,
+readers never block writers, and a busy timeout absorbs the rest. A crash or kill loses at most the
+event being written; WAL commits are atomic, so the file is never left half-written, and a log
+damaged after the fact (which SQLite silently cuts short) is reported when the store is opened. The
+file carries hotfix's application id: hotfix never writes to a file at its path that is not its own.
 
-Nothing is written unredacted (e-mail addresses, IPs and secrets become placeholders), and the
-``record`` mode decides what is kept at all: ``patterns`` (default) keeps suggestions that match a
-known pattern plus the user's own edit pairs, ``all`` keeps every suggestion, ``off`` keeps nothing.
-Of the code around the cursor, only the windows that training, the gate and evaluation read are
-kept (STORED_PREFIX_CHARS before, STORED_SUFFIX_CHARS after).
+A team shares one PostgreSQL store instead (``--store postgresql://...`` or ``$HOTFIX_STORE``,
+``store_pg.py``). :class:`Store` holds the record semantics, written once; a backend holds what
+differs (connection, transactions, SQL dialect, schema versions, housekeeping): ``SQLiteBackend``
+here, ``PostgresBackend`` there.
+
+Nothing is written unredacted (e-mail addresses, IPs and secrets become placeholders; redaction runs
+here, on the user's machine, before anything reaches a backend), and the ``record`` mode decides
+what is kept at all: ``patterns`` (default) keeps suggestions that match a known pattern plus the
+user's own edit pairs, ``all`` keeps every suggestion, ``off`` keeps nothing. Of the code around the
+cursor, only the windows that training, the gate and evaluation read are kept (STORED_PREFIX_CHARS
+before, STORED_SUFFIX_CHARS after).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import difflib
 import json
 import logging
 import os
+import random
 import sqlite3
 import struct
 import threading
@@ -29,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeVar
 
 from hotfix_engine.errors import ConfigError, StoreError
 from hotfix_engine.pairs import BugFixPair, normalize_statement
@@ -38,6 +45,7 @@ from hotfix_engine.patterns.matcher import PatternMatch
 from hotfix_engine.redact import redact, redact_parts
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 RECORD_MODES = ("patterns", "all", "off")
 OUTCOME_KINDS = ("accepted", "rejected", "edited")
@@ -123,19 +131,23 @@ def suffix_window(text: str) -> str:
     return text[: newline + 1 if newline >= 0 else STORED_SUFFIX_CHARS]
 
 
-def _v2_trim_context(db: sqlite3.Connection) -> None:
+def _v2_trim_context(db: Any) -> None:
     """Cut the prefix and suffix of every stored record to the windows (the tables are unchanged).
 
-    Stores written before the windows kept up to ~78,000 characters before the cursor.
+    Stores written before the windows kept up to ~78,000 characters before the cursor. Plain SQL,
+    one row at a time: the PostgreSQL store runs this step too.
     """
-    db.create_function("hotfix_prefix_window", 1, prefix_window, deterministic=True)
-    db.create_function("hotfix_suffix_window", 1, suffix_window, deterministic=True)
     for table in ("suggestions", "pairs"):
-        db.execute(
-            f"UPDATE {table} SET prefix = hotfix_prefix_window(prefix), suffix = hotfix_suffix_window(suffix) "
-            "WHERE length(prefix) > ? OR length(suffix) > ?",
+        ids = db.execute(
+            f"SELECT id FROM {table} WHERE length(prefix) > ? OR length(suffix) > ?",
             (STORED_PREFIX_CHARS, STORED_SUFFIX_CHARS),
-        )
+        ).fetchall()
+        for (rid,) in ids:
+            prefix, suffix = db.execute(f"SELECT prefix, suffix FROM {table} WHERE id = ?", (rid,)).fetchone()
+            db.execute(
+                f"UPDATE {table} SET prefix = ?, suffix = ? WHERE id = ?",
+                (prefix_window(prefix), suffix_window(suffix), rid),
+            )
 
 
 def _redact_document(prefix: str, middle: Sequence[str], suffix: str) -> tuple[str, list[str], str]:
@@ -173,7 +185,7 @@ def _redact_matches(matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _v3_redact_again(db: sqlite3.Connection) -> None:
+def _v3_redact_again(db: Any) -> None:
     """Redact every stored text again, in place, with the rules that replaced the first ones.
 
     The first rules missed secrets (unquoted .env values, Authorization headers, IPv6 addresses,
@@ -214,8 +226,8 @@ def _v3_redact_again(db: sqlite3.Connection) -> None:
                 "UPDATE pairs SET prefix = ?, buggy = ?, fixed = ?, suffix = ?, tests = ? WHERE id = ?",
                 (*new, row[0]),
             )
-    # Suppressions (hotfix_engine/suppressions.py) keep their own table in this file, when in use.
-    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'suppressions'").fetchone():
+    # Suppressions (hotfix_engine/suppressions.py) keep their own table in the store, when in use.
+    if _has_table(db, "suppressions"):
         rows = db.execute("SELECT id, context, line_prefix, text, fix FROM suppressions").fetchall()
         for sid, *texts in rows:
             new_texts = [None if t is None else redact(t) for t in texts]
@@ -226,11 +238,27 @@ def _v3_redact_again(db: sqlite3.Connection) -> None:
                 )
 
 
-# Each entry upgrades the schema by one version (SQL, or a step run on the connection); never
-# edit a released entry, append a new one. All pending entries run in one transaction.
-MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (_V1, _v2_trim_context, _v3_redact_again)
+def _has_table(db: Any, name: str) -> bool:
+    """Whether the store has table ``name``: the one question a shared migration step asks the dialect."""
+    if isinstance(db, sqlite3.Connection):
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return db.execute(query, (name,)).fetchone() is not None
+    return bool(db.has_table(name))
+
+
+# The SQLite store's schema versions. Each entry upgrades the schema by one version (SQL, or a step run
+# on the connection); never edit a released entry, append a new one. All pending entries run in one
+# transaction. The data steps are plain SQL, shared with the PostgreSQL store's list (store_pg.py):
+# a step that both stores need is appended to both.
+MIGRATIONS: tuple[str | Callable[[Any], None], ...] = (_V1, _v2_trim_context, _v3_redact_again)
 SCHEMA_VERSION = len(MIGRATIONS)
 _TABLES = ("consumed", "outcomes", "pairs", "suggestions")
+_SUGGESTION_COLUMNS = "id, created, language, uri, prefix, suffix, text, model, adapter, matches"
+_PAIR_COLUMNS = "id, created, prefix, buggy, fixed, suffix, source, pattern, tests, origin, suggestion_id"
+# Whose records training and export read: the user's own, or the whole team's (a shared store).
+SCOPES = ("personal", "team")
+# Attempts at a write transaction that lost a race to another writer (a PostgreSQL deadlock).
+WRITE_ATTEMPTS = 5
 # Stamped in every store's header (PRAGMA application_id), so that hotfix never takes over another
 # file: "HFix". Stores made before the stamp are recognised by their tables and stamped on open.
 APPLICATION_ID = int.from_bytes(b"HFix", "big")
@@ -531,16 +559,62 @@ def _wal_frames(wal: Path, header_only: bool = False) -> tuple[bytes, list[tuple
     return salts, frames
 
 
-class Store:
-    """The feedback store. Safe to share between threads; several processes may open it at once."""
+class Backend(Protocol):
+    """What differs between the stores: one connection, its transactions, its dialect, its upkeep.
 
-    def __init__(self, connection: sqlite3.Connection, path: Path, record: str) -> None:
-        self._conn: sqlite3.Connection | None = connection
+    ``begin`` returns what statements run on: an object with ``execute(sql, params)`` (and
+    ``executemany``) that takes ``?`` placeholders and returns a cursor (``fetchone``, ``fetchall``,
+    ``rowcount``) of plain tuples, as sqlite3 does. Everything else the store does is the same SQL.
+    """
+
+    location: str  # for messages: the file, or the URL without its password
+    path: Path | None  # the file, for a store that is one
+    errors: tuple[type[Exception], ...]  # what the driver raises
+
+    def begin(self, read_only: bool = False) -> Any: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def query(self, sql: str, params: tuple[object, ...]) -> list[dict[str, Any]]: ...
+    def retryable(self, exc: BaseException) -> bool: ...
+    def describe(self, exc: BaseException) -> str: ...
+    def data_version(self) -> object: ...
+    def ensure_schema(self, db: Any, ddl: str) -> None: ...
+    def compact(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Contended(StoreError):
+    """A write that lost a race to another writer and was rolled back whole: worth another try."""
+
+
+def store_url(override: str | None = None) -> str | None:
+    """The shared store's URL: ``override``, else ``$HOTFIX_STORE``; None for the data folder's file.
+
+    An empty ``override`` means the data folder's file whatever the environment says.
+    """
+    url = os.environ.get("HOTFIX_STORE", "") if override is None else override
+    return url.strip() or None
+
+
+class Store:
+    """The feedback store. Safe to share between threads; several processes may open it at once.
+
+    ``scope`` says whose records :meth:`pairs`, :meth:`training_records`, :meth:`export_pairs`,
+    :meth:`counts` and :meth:`purge` see in a shared store: the user's own (``personal``) or the
+    whole team's (``team``). What a version consumed is always the user's own. A SQLite store holds
+    one user's records, so both scopes see the same.
+    """
+
+    def __init__(self, backend: Backend, record: str, scope: str = "personal") -> None:
+        self._backend: Backend | None = backend
         self._lock = threading.RLock()
         self._pending: OrderedDict[str, SuggestionRecord] = OrderedDict()
-        self.path = path
+        self.path = backend.path
+        self.location = backend.location
+        self.scope = scope
         self.record = record
-        self.wal_loss: str | None = None  # what the write-ahead log lost before this open, if anything
+        # What the write-ahead log lost before this open, if anything (SQLite).
+        self.wal_loss: str | None = getattr(backend, "wal_loss", None)
 
     @property
     def record(self) -> str:
@@ -553,11 +627,395 @@ class Store:
         self._record = mode
 
     @classmethod
-    def open(cls, data_dir: Path, record: str = "patterns") -> Store:
-        """Open (creating and migrating as needed) the store in ``data_dir``; StoreError on failure."""
+    def open(
+        cls, data_dir: Path, record: str = "patterns", *, url: str | None = None, scope: str = "personal"
+    ) -> Store:
+        """Open (creating and migrating as needed) the store; StoreError on failure.
+
+        The shared store at ``url`` (else ``$HOTFIX_STORE``) when there is one, else the file in ``data_dir``.
+        """
         if record not in RECORD_MODES:
             raise ConfigError(f"unknown record mode {record!r}; valid: {', '.join(RECORD_MODES)}")
-        data_dir = Path(data_dir)
+        if scope not in SCOPES:
+            raise ConfigError(f"unknown store scope {scope!r}; valid: {', '.join(SCOPES)}")
+        shared = store_url(url)
+        backend: Backend
+        if shared is not None:
+            from hotfix_engine.store_pg import PostgresBackend
+
+            backend = PostgresBackend.open(shared, scope)
+        else:
+            backend = SQLiteBackend.open(Path(data_dir))
+        return cls(backend, record, scope)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _live(self) -> Backend:
+        if self._backend is None:
+            raise StoreError(f"the store {self.location} is closed")
+        return self._backend
+
+    @property
+    def _db(self) -> Any:
+        """The backend's own connection (for tests and SQLite-only upkeep)."""
+        return self._live().conn  # type: ignore[attr-defined]
+
+    def _failure(self, backend: Backend, verb: str, exc: BaseException) -> StoreError:
+        kind = _Contended if backend.retryable(exc) else StoreError
+        return kind(f"cannot {verb} the store {self.location}: {backend.describe(exc)}")
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        """One short write transaction; driver errors become StoreError, nothing half-written stays."""
+        with self._lock:
+            backend = self._live()
+            try:
+                db = backend.begin()
+            except backend.errors as exc:
+                raise self._failure(backend, "write to", exc) from None
+            try:
+                yield db
+                backend.commit()
+            except BaseException as exc:
+                backend.rollback()
+                if isinstance(exc, backend.errors):
+                    raise self._failure(backend, "write to", exc) from None
+                raise
+
+    def _transact(self, step: Callable[[Any], _T]) -> _T:
+        """``step`` in one write transaction, run again when another writer made it roll back.
+
+        Only PostgreSQL says so (a deadlock between two writers' inserts); SQLite waits for its lock.
+        """
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self._write() as db:
+                    return step(db)
+            except _Contended:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
+        raise AssertionError("unreachable")
+
+    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            backend = self._live()
+            try:
+                return backend.query(sql, params)
+            except backend.errors as exc:
+                raise self._failure(backend, "read", exc) from None
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Reads that see one state of the store while other processes write (a trainer's reads)."""
+        with self._lock:
+            backend = self._live()
+            try:
+                backend.begin(read_only=True)
+            except backend.errors as exc:
+                raise self._failure(backend, "read", exc) from None
+            try:
+                yield
+            finally:
+                backend.rollback()
+
+    def _data_version(self) -> object:
+        """A value that changes when another connection changed the store (suppressions reload on it)."""
+        with self._lock:
+            backend = self._live()
+            try:
+                return backend.data_version()
+            except backend.errors as exc:
+                raise self._failure(backend, "read", exc) from None
+
+    def _ensure_schema(self, ddl: str) -> None:
+        """Create another module's tables (``CREATE ... IF NOT EXISTS``) where the backend needs it."""
+        with self._write() as db:
+            self._live().ensure_schema(db, ddl)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._backend is not None:
+                self._backend.close()
+                self._backend = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def record_suggestion(self, rec: SuggestionRecord) -> bool:
+        """Store a shown suggestion; False when the record mode drops it (nothing is written)."""
+        if self.record == "off":
+            return False
+        if self.record == "patterns" and not rec.matches:
+            with self._lock:
+                self._pending[rec.id] = rec
+                self._pending.move_to_end(rec.id)
+                while len(self._pending) > PENDING_SUGGESTIONS:
+                    self._pending.popitem(last=False)
+            return False
+        self._transact(lambda db: self._insert_suggestion(db, rec))
+        return True
+
+    def _insert_suggestion(self, db: Any, rec: SuggestionRecord) -> None:
+        # Redacted before the cut, and as one text: a secret spanning lines (a PEM key) or split by the
+        # cursor is only recognised whole.
+        prefix, (text,), suffix = _redact_document(rec.prefix, [rec.text], rec.suffix)
+        matches = _redact_matches([m.to_json() for m in rec.matches])
+        db.execute(
+            f"INSERT INTO suggestions ({_SUGGESTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (
+                rec.id,
+                rec.created,
+                rec.language,
+                redact(rec.uri),
+                prefix_window(prefix),
+                suffix_window(suffix),
+                text,
+                rec.model,
+                rec.adapter,
+                json.dumps(matches),
+            ),
+        )
+
+    def record_outcome(self, out: OutcomeRecord) -> BugFixPair | None:
+        """Store what became of a suggestion; an "edited" outcome also stores the bug-fix pair.
+
+        Outcomes of suggestions the record mode dropped are not stored, except edits: the user's
+        own fix is always kept (unless the mode is ``off``). Returns the pair an edit stored (as
+        stored: redacted), so the caller can learn it without reading the store back.
+        """
+        if self.record == "off":
+            return None
+        with self._lock:
+            # An accepted suggestion is edited later: keep it pending until then.
+            pending = (
+                self._pending.pop(out.suggestion_id, None)
+                if out.kind == "edited"
+                else self._pending.get(out.suggestion_id)
+            )
+            return self._transact(lambda db: self._store_outcome(db, out, pending))
+
+    def _store_outcome(
+        self, db: Any, out: OutcomeRecord, pending: SuggestionRecord | None
+    ) -> BugFixPair | None:
+        row = db.execute(
+            f"SELECT {_SUGGESTION_COLUMNS} FROM suggestions WHERE id = ?", (out.suggestion_id,)
+        ).fetchone()
+        if row is None:
+            if pending is None or out.kind != "edited":
+                return None
+            self._insert_suggestion(db, pending)
+            rec = pending
+        else:
+            rec = _suggestion_from_row(row)
+        if out.replaces is not None:
+            finalised = db.execute(
+                "UPDATE outcomes SET reason = ? WHERE id = (SELECT MAX(id) FROM outcomes "
+                "WHERE suggestion_id = ? AND kind = ? AND reason = ?)",
+                (out.reason, out.suggestion_id, out.kind, out.replaces),
+            )
+            if finalised.rowcount:
+                return None
+        db.execute(
+            "INSERT INTO outcomes (suggestion_id, kind, reason, final_text, created) VALUES (?, ?, ?, ?, ?)",
+            (
+                out.suggestion_id,
+                out.kind,
+                out.reason,
+                None if out.final_text is None else _redact_final(rec.prefix, out.final_text),
+                out.created,
+            ),
+        )
+        if out.kind == "edited" and out.final_text is not None:
+            pair = _edit_pair(rec, out.final_text)
+            if pair is not None:
+                return self._insert_pair(db, pair, "edit", out.suggestion_id)
+        return None
+
+    def _insert_pair(
+        self, db: Any, pair: BugFixPair, origin: str, suggestion_id: str | None
+    ) -> BugFixPair | None:
+        """Store a pair (redacted); the pair as stored, or None when it was already there or is empty."""
+        pair = _redact_pair(pair)
+        if normalize_statement(pair.buggy) == normalize_statement(pair.fixed):
+            return None  # only a secret changed (one redacted value for another): nothing to learn
+        cursor = db.execute(
+            f"INSERT INTO pairs ({_PAIR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                pair.key,
+                time.time(),
+                prefix_window(pair.prefix),
+                pair.buggy,
+                pair.fixed,
+                suffix_window(pair.suffix),
+                pair.source,
+                pair.pattern,
+                pair.tests,
+                origin,
+                suggestion_id,
+            ),
+        )
+        return pair if cursor.rowcount > 0 else None
+
+    def add_pairs(self, pairs: Iterable[BugFixPair], origin: str) -> int:
+        """Store pairs (mined, imported); returns how many were new. Ignores the record mode:
+        adding pairs is an explicit request, not something observed in the editor."""
+        batch = list(pairs)
+        return self._transact(
+            lambda db: sum(self._insert_pair(db, pair, origin, None) is not None for pair in batch)
+        )
+
+    # -- training -------------------------------------------------------------------------
+
+    def pairs(self, origin: str | None = None) -> list[StoredPair]:
+        sql = "SELECT * FROM pairs" + (" WHERE origin = ?" if origin else "") + " ORDER BY created, id"
+        return [_stored_pair(row) for row in self._read(sql, (origin,) if origin else ())]
+
+    def training_records(self, *, not_consumed_by: str | None = None) -> TrainingRecords:
+        """Pairs, unlearn-only and retain texts, leaving out what ``not_consumed_by`` has consumed.
+
+        A rejected suggestion whose match carries a fix becomes a pair (origin "rule"); one that
+        matched a known bug without a fix, or that the user explicitly dismissed, is unlearn-only.
+        Superseded rejections of clean code are not unlearnt: moving on is not a verdict. All read
+        from one state of the store, whatever other processes write meanwhile.
+        """
+        with self._snapshot():
+            consumed: set[str] = set()
+            if not_consumed_by is not None:
+                rows = self._read(
+                    "SELECT record_id FROM consumed WHERE adapter_version = ?", (not_consumed_by,)
+                )
+                consumed = {row["record_id"] for row in rows}
+            # Two users of a shared store may hold the same pair (one file, imported twice): once.
+            seen = set(consumed)
+            pairs = []
+            for row in self._read("SELECT * FROM pairs ORDER BY created, id"):
+                stored = _stored_pair(row)
+                if stored.record_id not in seen:
+                    seen.add(stored.record_id)
+                    pairs.append(stored)
+            paired = {
+                row["suggestion_id"]
+                for row in self._read("SELECT suggestion_id FROM pairs WHERE suggestion_id IS NOT NULL")
+            }
+            rows = self._read(
+                """SELECT s.*, o.kind AS outcome, o.reason AS reason FROM suggestions s
+                   JOIN outcomes o ON o.id = (SELECT MAX(id) FROM outcomes WHERE suggestion_id = s.id)
+                   ORDER BY s.created, s.id"""
+            )
+        unlearn, retain = [], []
+        for row in rows:
+            record_id = f"suggestion:{row['id']}"
+            if record_id in consumed or row["id"] in paired:
+                continue
+            rec = _suggestion_from_row(row)
+            buggy = [m for m in rec.matches if m.side == "buggy"]
+            if row["outcome"] == "accepted" and not buggy:
+                retain.append(StoredText(rec.prefix, rec.text, record_id))
+            elif row["outcome"] == "rejected":
+                fixable = next((m for m in buggy if m.fix), None)
+                if fixable is not None:
+                    pair = _rule_pair(rec, fixable)
+                    if pair is not None:
+                        pairs.append(StoredPair(pair, record_id, "rule"))
+                        continue
+                if buggy or row["reason"] == "dismissed":
+                    unlearn.append(StoredText(rec.prefix, rec.text, record_id))
+        return TrainingRecords(pairs, unlearn, retain)
+
+    def mark_consumed(self, adapter_version: str, record_ids: Iterable[str]) -> None:
+        now = time.time()
+        # Sorted: two writers inserting the same keys in one order never wait on each other in a cycle.
+        rows = [(adapter_version, rid, now) for rid in sorted(set(record_ids))]
+        self._transact(
+            lambda db: db.executemany(
+                "INSERT INTO consumed (adapter_version, record_id, created) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                rows,
+            )
+        )
+
+    def reconcile_consumed(self, adapter_version: str, record_ids: Iterable[str]) -> int:
+        """Mark what a version's folder says it consumed and the store lacks; returns how many.
+
+        A version lists its records inside its folder, published with it in one rename; a run killed
+        after publishing but before marking would otherwise train on them again.
+        """
+        ids = set(record_ids)
+        if not ids:
+            return 0
+        rows = self._read("SELECT record_id FROM consumed WHERE adapter_version = ?", (adapter_version,))
+        missing = ids - {row["record_id"] for row in rows}
+        if missing:
+            self.mark_consumed(adapter_version, sorted(missing))
+            log.info(
+                "marked %d records consumed by %s (its run stopped before it could)",
+                len(missing),
+                adapter_version,
+            )
+        return len(missing)
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        row = self._read(
+            """SELECT (SELECT COUNT(*) FROM suggestions) AS suggestions,
+                      (SELECT COUNT(*) FROM outcomes) AS outcomes,
+                      (SELECT COUNT(*) FROM outcomes WHERE kind = 'accepted') AS accepted,
+                      (SELECT COUNT(*) FROM outcomes WHERE kind = 'rejected') AS rejected,
+                      (SELECT COUNT(*) FROM outcomes WHERE kind = 'edited') AS edited,
+                      (SELECT COUNT(*) FROM pairs) AS pairs,
+                      (SELECT COUNT(*) FROM pairs WHERE origin = 'edit') AS edit_pairs,
+                      (SELECT COUNT(DISTINCT record_id) FROM consumed) AS consumed"""
+        )[0]
+        return {key: int(value) for key, value in row.items()}
+
+    def purge(self) -> None:
+        """Delete everything stored (in a shared store, what the scope sees), and overwrite it on disk
+        where the backend can (SQLite: secure_delete, VACUUM, WAL truncated)."""
+        with self._lock:
+            self._pending.clear()
+
+            def delete(db: Any) -> None:
+                for table in _TABLES:
+                    db.execute(f"DELETE FROM {table}")
+
+            self._transact(delete)
+            self._live().compact()
+
+    def export_pairs(self, out: IO[str]) -> int:
+        """Write every stored pair (and derived rule pairs) as JSON Lines; returns how many.
+
+        Redacted again on the way out: what leaves the store gets today's rules, whatever wrote it.
+        """
+        count = 0
+        for stored in self.training_records().pairs:
+            data = _redact_pair(stored.pair).to_json()
+            data["origin"] = stored.origin
+            out.write(json.dumps(data, ensure_ascii=False) + "\n")
+            count += 1
+        return count
+
+
+class SQLiteBackend:
+    """The store as one SQLite file in the data folder: WAL, pragmas, the stamp, the log's checks."""
+
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.conn = connection
+        self.path: Path | None = path
+        self.location = str(path)
+        self.wal_loss: str | None = None  # what the write-ahead log lost before this open, if anything
+
+    @classmethod
+    def open(cls, data_dir: Path) -> SQLiteBackend:
         path = store_path(data_dir)
         try:
             private_dir(data_dir)
@@ -611,295 +1069,74 @@ class Store:
         except BaseException:
             connection.close()
             raise
-        store = cls(connection, path, record)
-        store.wal_loss = wal_loss
-        return store
+        backend = cls(connection, path)
+        backend.wal_loss = wal_loss
+        return backend
 
-    # -- plumbing -------------------------------------------------------------------------
+    def begin(self, read_only: bool = False) -> sqlite3.Connection:
+        # A writer takes the lock up front (IMMEDIATE), so it never fails half-way on another's.
+        self.conn.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        return self.conn
 
-    @property
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreError(f"the store {self.path} is closed")
-        return self._conn
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction; sqlite errors become StoreError, nothing half-written stays."""
-        with self._lock:
-            db = self._db
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot write to the store {self.path}: {exc}") from None
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"cannot write to the store {self.path}: {exc}") from None
-                raise
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
-    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
-        with self._lock:
-            db = self._db
-            try:
-                cursor = db.execute(sql, params)
-                columns = [d[0] for d in cursor.description]
-                return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot read the store {self.path}: {exc}") from None
+    def query(self, sql: str, params: tuple[object, ...]) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def retryable(self, exc: BaseException) -> bool:
+        return False  # the busy timeout has waited already
+
+    def describe(self, exc: BaseException) -> str:
+        return str(exc)
+
+    def data_version(self) -> object:
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def ensure_schema(self, db: Any, ddl: str) -> None:
+        for statement in ddl.split(";"):
+            if statement.strip():
+                db.execute(statement)
+
+    def compact(self) -> None:
+        assert self.path is not None
+        _compact(self.conn, self.path)
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self.conn.close()
 
-    def __enter__(self) -> Store:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def _too_new(where: str, version: int, known: int) -> StoreError:
+    return StoreError(
+        f"the store {where} has schema version {version}, newer than this hotfix understands "
+        f"({known}); upgrade hotfix"
+    )
 
-    # -- events ---------------------------------------------------------------------------
 
-    def record_suggestion(self, rec: SuggestionRecord) -> bool:
-        """Store a shown suggestion; False when the record mode drops it (nothing is written)."""
-        if self.record == "off":
-            return False
-        if self.record == "patterns" and not rec.matches:
-            with self._lock:
-                self._pending[rec.id] = rec
-                self._pending.move_to_end(rec.id)
-                while len(self._pending) > PENDING_SUGGESTIONS:
-                    self._pending.popitem(last=False)
-            return False
-        with self._write() as db:
-            self._insert_suggestion(db, rec)
-        return True
-
-    def _insert_suggestion(self, db: sqlite3.Connection, rec: SuggestionRecord) -> None:
-        # Redacted before the cut, and as one text: a secret spanning lines (a PEM key) or split by the
-        # cursor is only recognised whole.
-        prefix, (text,), suffix = _redact_document(rec.prefix, [rec.text], rec.suffix)
-        matches = _redact_matches([m.to_json() for m in rec.matches])
-        db.execute(
-            "INSERT OR IGNORE INTO suggestions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                rec.id,
-                rec.created,
-                rec.language,
-                redact(rec.uri),
-                prefix_window(prefix),
-                suffix_window(suffix),
-                text,
-                rec.model,
-                rec.adapter,
-                json.dumps(matches),
-            ),
-        )
-
-    def record_outcome(self, out: OutcomeRecord) -> BugFixPair | None:
-        """Store what became of a suggestion; an "edited" outcome also stores the bug-fix pair.
-
-        Outcomes of suggestions the record mode dropped are not stored, except edits: the user's
-        own fix is always kept (unless the mode is ``off``). Returns the pair an edit stored (as
-        stored: redacted), so the caller can learn it without reading the store back.
-        """
-        if self.record == "off":
-            return None
-        with self._lock:
-            # An accepted suggestion is edited later: keep it pending until then.
-            pending = (
-                self._pending.pop(out.suggestion_id, None)
-                if out.kind == "edited"
-                else self._pending.get(out.suggestion_id)
-            )
-            with self._write() as db:
-                row = db.execute("SELECT * FROM suggestions WHERE id = ?", (out.suggestion_id,)).fetchone()
-                if row is None:
-                    if pending is None or out.kind != "edited":
-                        return None
-                    self._insert_suggestion(db, pending)
-                    rec = pending
-                else:
-                    rec = _suggestion_from_row(row)
-                if out.replaces is not None:
-                    finalised = db.execute(
-                        "UPDATE outcomes SET reason = ? WHERE id = (SELECT MAX(id) FROM outcomes "
-                        "WHERE suggestion_id = ? AND kind = ? AND reason = ?)",
-                        (out.reason, out.suggestion_id, out.kind, out.replaces),
-                    )
-                    if finalised.rowcount:
-                        return None
-                db.execute(
-                    "INSERT INTO outcomes (suggestion_id, kind, reason, final_text, created) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        out.suggestion_id,
-                        out.kind,
-                        out.reason,
-                        None if out.final_text is None else _redact_final(rec.prefix, out.final_text),
-                        out.created,
-                    ),
-                )
-                if out.kind == "edited" and out.final_text is not None:
-                    pair = _edit_pair(rec, out.final_text)
-                    if pair is not None:
-                        return self._insert_pair(db, pair, "edit", out.suggestion_id)
-        return None
-
-    def _insert_pair(
-        self, db: sqlite3.Connection, pair: BugFixPair, origin: str, suggestion_id: str | None
-    ) -> BugFixPair | None:
-        """Store a pair (redacted); the pair as stored, or None when it was already there or is empty."""
-        pair = _redact_pair(pair)
-        if normalize_statement(pair.buggy) == normalize_statement(pair.fixed):
-            return None  # only a secret changed (one redacted value for another): nothing to learn
-        cursor = db.execute(
-            "INSERT OR IGNORE INTO pairs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                pair.key,
-                time.time(),
-                prefix_window(pair.prefix),
-                pair.buggy,
-                pair.fixed,
-                suffix_window(pair.suffix),
-                pair.source,
-                pair.pattern,
-                pair.tests,
-                origin,
-                suggestion_id,
-            ),
-        )
-        return pair if cursor.rowcount > 0 else None
-
-    def add_pairs(self, pairs: Iterable[BugFixPair], origin: str) -> int:
-        """Store pairs (mined, imported); returns how many were new. Ignores the record mode:
-        adding pairs is an explicit request, not something observed in the editor."""
-        added = 0
-        with self._write() as db:
-            for pair in pairs:
-                added += self._insert_pair(db, pair, origin, None) is not None
-        return added
-
-    # -- training -------------------------------------------------------------------------
-
-    def pairs(self, origin: str | None = None) -> list[StoredPair]:
-        sql = "SELECT * FROM pairs" + (" WHERE origin = ?" if origin else "") + " ORDER BY created, id"
-        return [_stored_pair(row) for row in self._read(sql, (origin,) if origin else ())]
-
-    def training_records(self, *, not_consumed_by: str | None = None) -> TrainingRecords:
-        """Pairs, unlearn-only and retain texts, leaving out what ``not_consumed_by`` has consumed.
-
-        A rejected suggestion whose match carries a fix becomes a pair (origin "rule"); one that
-        matched a known bug without a fix, or that the user explicitly dismissed, is unlearn-only.
-        Superseded rejections of clean code are not unlearnt: moving on is not a verdict.
-        """
-        consumed: set[str] = set()
-        if not_consumed_by is not None:
-            rows = self._read("SELECT record_id FROM consumed WHERE adapter_version = ?", (not_consumed_by,))
-            consumed = {row["record_id"] for row in rows}
-        pairs = [
-            p
-            for p in (_stored_pair(row) for row in self._read("SELECT * FROM pairs ORDER BY created, id"))
-            if p.record_id not in consumed
-        ]
-        paired = {
-            row["suggestion_id"]
-            for row in self._read("SELECT suggestion_id FROM pairs WHERE suggestion_id IS NOT NULL")
-        }
-        rows = self._read(
-            """SELECT s.*, o.kind AS outcome, o.reason AS reason FROM suggestions s
-               JOIN outcomes o ON o.id = (SELECT MAX(id) FROM outcomes WHERE suggestion_id = s.id)
-               ORDER BY s.created, s.id"""
-        )
-        unlearn, retain = [], []
-        for row in rows:
-            record_id = f"suggestion:{row['id']}"
-            if record_id in consumed or row["id"] in paired:
-                continue
-            rec = _suggestion_from_row(row)
-            buggy = [m for m in rec.matches if m.side == "buggy"]
-            if row["outcome"] == "accepted" and not buggy:
-                retain.append(StoredText(rec.prefix, rec.text, record_id))
-            elif row["outcome"] == "rejected":
-                fixable = next((m for m in buggy if m.fix), None)
-                if fixable is not None:
-                    pair = _rule_pair(rec, fixable)
-                    if pair is not None:
-                        pairs.append(StoredPair(pair, record_id, "rule"))
-                        continue
-                if buggy or row["reason"] == "dismissed":
-                    unlearn.append(StoredText(rec.prefix, rec.text, record_id))
-        return TrainingRecords(pairs, unlearn, retain)
-
-    def mark_consumed(self, adapter_version: str, record_ids: Iterable[str]) -> None:
-        now = time.time()
-        with self._write() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO consumed VALUES (?, ?, ?)",
-                [(adapter_version, rid, now) for rid in record_ids],
-            )
-
-    def reconcile_consumed(self, adapter_version: str, record_ids: Iterable[str]) -> int:
-        """Mark what a version's folder says it consumed and the store lacks; returns how many.
-
-        A version lists its records inside its folder, published with it in one rename; a run killed
-        after publishing but before marking would otherwise train on them again.
-        """
-        ids = set(record_ids)
-        if not ids:
-            return 0
-        rows = self._read("SELECT record_id FROM consumed WHERE adapter_version = ?", (adapter_version,))
-        missing = ids - {row["record_id"] for row in rows}
-        if missing:
-            self.mark_consumed(adapter_version, sorted(missing))
-            log.info(
-                "marked %d records consumed by %s (its run stopped before it could)",
-                len(missing),
-                adapter_version,
-            )
-        return len(missing)
-
-    # -- housekeeping ---------------------------------------------------------------------
-
-    def counts(self) -> dict[str, int]:
-        row = self._read(
-            """SELECT (SELECT COUNT(*) FROM suggestions) AS suggestions,
-                      (SELECT COUNT(*) FROM outcomes) AS outcomes,
-                      (SELECT COUNT(*) FROM outcomes WHERE kind = 'accepted') AS accepted,
-                      (SELECT COUNT(*) FROM outcomes WHERE kind = 'rejected') AS rejected,
-                      (SELECT COUNT(*) FROM outcomes WHERE kind = 'edited') AS edited,
-                      (SELECT COUNT(*) FROM pairs) AS pairs,
-                      (SELECT COUNT(*) FROM pairs WHERE origin = 'edit') AS edit_pairs,
-                      (SELECT COUNT(DISTINCT record_id) FROM consumed) AS consumed"""
-        )[0]
-        return {key: int(value) for key, value in row.items()}
-
-    def purge(self) -> None:
-        """Delete everything stored, and overwrite it on disk (secure_delete, VACUUM, WAL truncated)."""
-        with self._lock:
-            self._pending.clear()
-            with self._write() as db:
-                for table in _TABLES:
-                    db.execute(f"DELETE FROM {table}")
-            _compact(self._db, self.path)
-
-    def export_pairs(self, out: IO[str]) -> int:
-        """Write every stored pair (and derived rule pairs) as JSON Lines; returns how many.
-
-        Redacted again on the way out: what leaves the store gets today's rules, whatever wrote it.
-        """
-        count = 0
-        for stored in self.training_records().pairs:
-            data = _redact_pair(stored.pair).to_json()
-            data["origin"] = stored.origin
-            out.write(json.dumps(data, ensure_ascii=False) + "\n")
-            count += 1
-        return count
+def _upgrade(
+    db: Any,
+    version: int,
+    steps: Sequence[str | Callable[[Any], None]],
+    set_version: Callable[[int], object],
+    where: str,
+) -> None:
+    """Run the migration steps past ``version`` on ``db``, inside the caller's transaction."""
+    for number in range(version, len(steps)):
+        step = steps[number]
+        if callable(step):
+            step(db)
+        else:
+            for statement in step.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        set_version(number + 1)
+        log.info("store %s migrated to schema version %d", where, number + 1)
 
 
 def _migrate(db: sqlite3.Connection, path: Path) -> bool:
@@ -908,21 +1145,15 @@ def _migrate(db: sqlite3.Connection, path: Path) -> bool:
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the store {path} has schema version {version}, newer than this hotfix understands "
-                f"({SCHEMA_VERSION}); upgrade hotfix"
-            )
+            raise _too_new(str(path), version, SCHEMA_VERSION)
         before = db.total_changes
-        for number in range(version, SCHEMA_VERSION):
-            step = MIGRATIONS[number]
-            if callable(step):
-                step(db)
-            else:
-                for statement in step.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number + 1}")
-            log.info("store %s migrated to schema version %d", path, number + 1)
+        _upgrade(
+            db,
+            version,
+            MIGRATIONS[:SCHEMA_VERSION],
+            lambda number: db.execute(f"PRAGMA user_version = {number}"),
+            str(path),
+        )
         changed = db.total_changes > before
         db.execute("COMMIT")
     except BaseException:

@@ -136,19 +136,20 @@ def fixed_completion(line_prefix: str, fixed_line: str, rejected: str) -> str | 
 class Suppressions:
     """The store's suppressions, with an in-memory index for the request path.
 
-    The index is reloaded when this or another process changed the table (SQLite's ``data_version``),
-    so ``hotfix suppressions remove`` takes effect on the next request of a running server.
+    The index is reloaded when this or another process changed the table (the store's data version:
+    SQLite's ``data_version``), so ``hotfix suppressions remove`` takes effect on the next request of a
+    running server (within a second on a shared store, which is asked at most once a second).
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._index: dict[tuple[str, str], list[Suppression]] | None = None
-        self._version: int | None = None
-        # The store's plumbing is shared on purpose: one file, one connection, one write discipline.
-        with store._write() as db:
-            for statement in _SCHEMA.split(";"):
-                db.execute(statement)
+        self._version: object = None
+        # The store's plumbing is shared on purpose: one store, one connection, one write discipline.
+        # Statements take ``?`` placeholders on every backend; a shared (PostgreSQL) store made this
+        # table in its own migrations, and shows each user only their own suppressions.
+        store._ensure_schema(_SCHEMA)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -280,7 +281,7 @@ class Suppressions:
 
     def _candidates(self, workspace: str | None, context: str) -> list[Suppression]:
         with self._lock:
-            version = self.store._read("PRAGMA data_version")[0]["data_version"]
+            version = self.store._data_version()
             if self._index is None or version != self._version:
                 index: dict[tuple[str, str], list[Suppression]] = defaultdict(list)
                 for item in self.items():

@@ -48,6 +48,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOTFIX_HOME", str(home))
     monkeypatch.setenv("HOTFIX_CACHE", str(tmp_path / "hotfix-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # A developer's team store is never written by the tests: each test says which store it opens.
+    monkeypatch.delenv("HOTFIX_STORE", raising=False)
+    monkeypatch.delenv("HOTFIX_USER", raising=False)
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     return home
 

@@ -1,5 +1,9 @@
 """The feedback store: modes, redaction, training records, durability under kill, concurrent writers,
-and bad input (corrupt, locked, newer, unwritable)."""
+and bad input (corrupt, locked, newer, unwritable).
+
+The record semantics run against both backends (``any_store``, ``store_url``): the data folder's
+SQLite file and a PostgreSQL database (tests/pg_cluster.py; skipped where PostgreSQL is missing).
+What only a file has (WAL, the stamp, kills mid-write) runs on SQLite."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pg_cluster
 import pytest
 
 from hotfix_engine import store as store_module
@@ -53,8 +58,31 @@ def store(isolated_home: Path) -> Store:
         yield opened
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """ "" for the data folder's SQLite file (whatever $HOTFIX_STORE says), else the URL of a fresh
+    PostgreSQL database."""
+    if request.param == "sqlite":
+        return ""
+    try:
+        return pg_cluster.shared().new_database_url()
+    except pg_cluster.Unavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def any_store(isolated_home: Path, store_url: str) -> Store:
+    with Store.open(isolated_home, url=store_url) as opened:
+        yield opened
+
+
 def all_bytes(folder: Path) -> bytes:
     return b"".join(p.read_bytes() for p in folder.iterdir() if p.is_file())
+
+
+def stored_bytes(folder: Path, url: str) -> bytes:
+    """Everything the store holds as it holds it: the SQLite files, or every row of every table."""
+    return pg_cluster.dump(url).encode() if url else all_bytes(folder)
 
 
 def test_open_creates_a_private_wal_store_with_the_current_schema(store: Store, isolated_home: Path) -> None:
@@ -69,7 +97,8 @@ def test_open_creates_a_private_wal_store_with_the_current_schema(store: Store, 
     db.close()
 
 
-def test_patterns_mode_keeps_only_matching_suggestions(store: Store) -> None:
+def test_patterns_mode_keeps_only_matching_suggestions(any_store: Store) -> None:
+    store = any_store
     assert store.record_suggestion(suggestion("bug", *BUGGY, matched=True))
     assert not store.record_suggestion(suggestion("clean", *CLEAN, matched=False))
     store.record_outcome(OutcomeRecord("bug", "rejected", "dismissed"))
@@ -80,8 +109,8 @@ def test_patterns_mode_keeps_only_matching_suggestions(store: Store) -> None:
     }  # fmt: skip
 
 
-def test_all_mode_keeps_everything_and_off_keeps_nothing(isolated_home: Path) -> None:
-    with Store.open(isolated_home, record="all") as store:
+def test_all_mode_keeps_everything_and_off_keeps_nothing(isolated_home: Path, store_url: str) -> None:
+    with Store.open(isolated_home, record="all", url=store_url) as store:
         assert store.record_suggestion(suggestion("clean", *CLEAN))
         store.record_outcome(OutcomeRecord("clean", "accepted", "typed"))
         store.record = "off"
@@ -97,7 +126,8 @@ def test_unknown_record_mode_lists_the_valid_ones(isolated_home: Path) -> None:
         Store.open(isolated_home, record="everything")
 
 
-def test_edit_of_an_unrecorded_suggestion_still_becomes_a_pair(store: Store) -> None:
+def test_edit_of_an_unrecorded_suggestion_still_becomes_a_pair(any_store: Store) -> None:
+    store = any_store
     rec = suggestion("e1", "def total(xs):\n    return ", "sum(xs) + 1\n", matched=False)
     assert not store.record_suggestion(rec)
     store.record_outcome(OutcomeRecord("e1", "accepted", "command"))
@@ -110,7 +140,8 @@ def test_edit_of_an_unrecorded_suggestion_still_becomes_a_pair(store: Store) -> 
     assert store.counts()["edited"] == 1
 
 
-def test_edit_pair_picks_the_line_the_user_changed(store: Store) -> None:
+def test_edit_pair_picks_the_line_the_user_changed(any_store: Store) -> None:
+    store = any_store
     store.record = "all"
     text = "a = load()\n    b = a.count(x)\n    return b"
     store.record_suggestion(suggestion("m1", "def f(x):\n    ", text))
@@ -121,7 +152,8 @@ def test_edit_pair_picks_the_line_the_user_changed(store: Store) -> None:
     assert stored.pair.suffix.startswith("    return b")
 
 
-def test_edit_of_a_multi_line_suggestion(store: Store) -> None:
+def test_edit_of_a_multi_line_suggestion(any_store: Store) -> None:
+    store = any_store
     store.record = "all"
     text = "a = load()\n    b = a.count(x)"
     store.record_suggestion(suggestion("m2", "def f(x):\n    ", text, suffix="\n    return b\n"))
@@ -147,7 +179,8 @@ def test_edit_of_a_multi_line_suggestion(store: Store) -> None:
     assert block.pair.fixed == "    a = load(x)\n    b = a.total()"
 
 
-def test_nothing_is_written_unredacted(store: Store, isolated_home: Path) -> None:
+def test_nothing_is_written_unredacted(any_store: Store, isolated_home: Path, store_url: str) -> None:
+    store = any_store
     store.record = "all"
     prefix = 'ADMIN = "root@intra.example.net"\nHOST = "10.9.8.7"\ndef connect():\n    '
     store.record_suggestion(suggestion("r1", prefix, 'password = "correct-horse-battery"'))
@@ -155,16 +188,18 @@ def test_nothing_is_written_unredacted(store: Store, isolated_home: Path) -> Non
         OutcomeRecord("r1", "edited", "edited", final_text='    password = os.environ["PW"]')
     )
     store.close()
-    raw = all_bytes(isolated_home)
+    raw = stored_bytes(isolated_home, store_url)
+    assert b"def connect" in raw
     for secret in (b"root@intra.example.net", b"10.9.8.7", b"correct-horse-battery"):
         assert secret not in raw
-    with Store.open(isolated_home) as reopened:
+    with Store.open(isolated_home, url=store_url) as reopened:
         (stored,) = reopened.pairs()
         assert '"<EMAIL>"' in stored.pair.prefix and '"<IP>"' in stored.pair.prefix
         assert stored.pair.buggy == '    password = "<SECRET>"'
 
 
-def test_training_records_sort_outcomes_into_learn_unlearn_retain(store: Store) -> None:
+def test_training_records_sort_outcomes_into_learn_unlearn_retain(any_store: Store) -> None:
+    store = any_store
     store.record = "all"
     store.record_suggestion(suggestion("fixable", *BUGGY))
     store.record_outcome(OutcomeRecord("fixable", "rejected", "diverged"))
@@ -207,28 +242,33 @@ def test_training_records_sort_outcomes_into_learn_unlearn_retain(store: Store) 
     assert store.counts()["consumed"] == 3
 
 
-def test_a_pair_that_only_swaps_one_secret_for_another_is_not_kept(store: Store) -> None:
+def test_a_pair_that_only_swaps_one_secret_for_another_is_not_kept(any_store: Store) -> None:
+    store = any_store
     pair = BugFixPair(prefix="", buggy='KEY = "AKIAIOSFODNN7EXAMPLE"', fixed='KEY = "AKIAI44QH8DHBEXAMPLE"')
     assert store.add_pairs([pair], origin="mined") == 0
 
 
-def test_add_pairs_is_idempotent(store: Store) -> None:
+def test_add_pairs_is_idempotent(any_store: Store) -> None:
+    store = any_store
     pair = BugFixPair(prefix="", buggy="a < b", fixed="a <= b")
     assert store.add_pairs([pair, pair], origin="file:x") == 1
     assert store.add_pairs([pair], origin="file:x") == 0
 
 
-def test_purge_removes_rows_and_their_bytes(store: Store, isolated_home: Path) -> None:
+def test_purge_removes_rows_and_their_bytes(any_store: Store, isolated_home: Path, store_url: str) -> None:
+    store = any_store
     marker = "def very_distinctive_function_name_xyz(x):\n    "
     store.record_suggestion(suggestion("p1", marker, "if x == None:\n        pass"))
     store.add_pairs([BugFixPair(prefix=marker, buggy="a = 1", fixed="a = 2")], origin="mined")
     store.purge()
     assert set(store.counts().values()) == {0}
-    assert b"very_distinctive_function_name_xyz" not in all_bytes(isolated_home)
+    # SQLite overwrites the freed pages; PostgreSQL frees them at its next vacuum: no live row holds it.
+    assert b"very_distinctive_function_name_xyz" not in stored_bytes(isolated_home, store_url)
     assert store.record_suggestion(suggestion("p2", *BUGGY))
 
 
-def test_export_writes_pair_json_lines(store: Store) -> None:
+def test_export_writes_pair_json_lines(any_store: Store) -> None:
+    store = any_store
     store.add_pairs([BugFixPair(prefix="p\n", buggy="a = 1", fixed="a = 2", id="one")], origin="mined")
     out = io.StringIO()
     assert store.export_pairs(out) == 1
@@ -277,8 +317,8 @@ def test_locked_store_times_out_with_a_store_error(store: Store, monkeypatch: py
     assert store.record_suggestion(suggestion("l1", *BUGGY))
 
 
-def test_closed_store_raises(isolated_home: Path) -> None:
-    store = Store.open(isolated_home)
+def test_closed_store_raises(isolated_home: Path, store_url: str) -> None:
+    store = Store.open(isolated_home, url=store_url)
     store.close()
     store.close()
     with pytest.raises(StoreError, match="closed"):
@@ -466,7 +506,8 @@ def test_an_intact_wal_left_by_a_kill_is_not_reported(isolated_home: Path) -> No
         assert store.counts()["suggestions"] == 5 and store.wal_loss is None
 
 
-def test_a_provisional_outcome_is_finalised_in_place(store: Store) -> None:
+def test_a_provisional_outcome_is_finalised_in_place(any_store: Store) -> None:
+    store = any_store
     store.record = "all"
     store.record_suggestion(suggestion("p1", *CLEAN))
     store.record_outcome(OutcomeRecord("p1", "accepted", "typed"))

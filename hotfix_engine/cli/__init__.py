@@ -38,6 +38,13 @@ def common_options() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="data folder (default: $HOTFIX_HOME, else $XDG_DATA_HOME/hotfix)",
     )
+    common.add_argument(
+        "--store",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="the team's shared feedback store, postgresql://USER@HOST/DB (default: $HOTFIX_STORE, else the "
+        "data folder's own); the password comes from PGPASSWORD or ~/.pgpass",
+    )
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output")
     common.add_argument("--log-file", default=argparse.SUPPRESS, help="also write the log to this file")
     return common
@@ -93,7 +100,13 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name, default in (("model", None), ("data_dir", None), ("verbose", 0), ("log_file", None)):
+    for name, default in (
+        ("model", None),
+        ("data_dir", None),
+        ("store", None),
+        ("verbose", 0),
+        ("log_file", None),
+    ):
         if not hasattr(args, name):
             setattr(args, name, default)
     if not getattr(args, "func", None):
@@ -102,10 +115,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Private by default: whatever this process and its children create (the data folder, logs,
     # exports, adapters, locks) is its owner's only, whatever the user's umask (paths.py).
     umask = os.umask(PRIVATE_UMASK)
+    # The store is chosen once for the command and whatever it starts (the daemon's training runs):
+    # every Store.open reads $HOTFIX_STORE.
+    store = os.environ.get("HOTFIX_STORE")
+    if args.store is not None:
+        os.environ["HOTFIX_STORE"] = args.store
     try:
         return _run(args)
     finally:
         os.umask(umask)
+        if store is None:
+            os.environ.pop("HOTFIX_STORE", None)
+        else:
+            os.environ["HOTFIX_STORE"] = store
 
 
 def _run(args: argparse.Namespace) -> int:

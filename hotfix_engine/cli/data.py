@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "evaluation read, and its origin.",
     )
     export.add_argument("--out", metavar="FILE", help="output file (default: standard output)")
+    export.add_argument(
+        "--scope",
+        choices=("personal", "team"),
+        default="personal",
+        help="on a team store (--store): your own pairs (default) or the whole team's",
+    )
     export.set_defaults(func=run_export)
 
 
@@ -50,20 +56,23 @@ def _confirm(question: str) -> bool:
 
 def run_purge(args: argparse.Namespace) -> int:
     from hotfix_engine.paths import data_dir, store_path
-    from hotfix_engine.store import Store, remove_store_files
+    from hotfix_engine.store import Store, remove_store_files, store_url
 
     folder = data_dir(args.data_dir)
+    shared = store_url()
     path = store_path(folder)
-    if not path.exists():
+    if shared is None and not path.exists():
         sys.stderr.write(f"nothing to purge: no store at {path}\n")
         return 0
-    if not args.yes and not _confirm(f"Delete everything stored in {path}?"):
+    # A team store: what this user recorded there (their scope), nobody else's.
+    what = "everything you recorded in the team store" if shared else f"everything stored in {path}"
+    if not args.yes and not _confirm(f"Delete {what}?"):
         sys.stderr.write("nothing deleted\n")
         return 1
     try:
         store = Store.open(folder)
     except StoreError as exc:
-        if "corrupt" not in str(exc):
+        if shared is not None or "corrupt" not in str(exc):
             raise
         removed = remove_store_files(folder)
         sys.stderr.write(
@@ -74,19 +83,20 @@ def run_purge(args: argparse.Namespace) -> int:
         counts = store.counts()
         store.purge()
     sys.stderr.write(
-        f"purged {counts['suggestions']} suggestions, {counts['outcomes']} outcomes and {counts['pairs']} pairs from {path}\n"
+        f"purged {counts['suggestions']} suggestions, {counts['outcomes']} outcomes and {counts['pairs']} pairs "
+        f"from {store.location}\n"
     )
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
     from hotfix_engine.paths import data_dir, open_private, store_path
-    from hotfix_engine.store import Store
+    from hotfix_engine.store import Store, store_url
 
     folder = data_dir(args.data_dir)
-    if not store_path(folder).exists():
+    if store_url() is None and not store_path(folder).exists():
         raise StoreError(f"no store at {store_path(folder)}: nothing to export")
-    with Store.open(folder) as store:
+    with Store.open(folder, scope=args.scope) as store:
         if args.out is None:
             count = store.export_pairs(sys.stdout)
         else:

@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     p.add_argument("--pairs", nargs="+", default=[], metavar="FILE", help="bug-fix pair files (JSON Lines)")
     p.add_argument("--from-store", action="store_true", help="also train on the feedback store's records")
+    p.add_argument(
+        "--scope",
+        choices=("personal", "team"),
+        default="personal",
+        help="with --from-store on a team store (--store): your own records (default) or the whole team's",
+    )
     p.add_argument("--method", choices=METHODS, default="lora", help="peft method (default: lora)")
     p.add_argument(
         "--objectives", default="learn,unlearn,retain", help="objectives to combine (default: all three)"
@@ -143,7 +149,7 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
     if args.from_store:
         from hotfix_engine.store import Store
 
-        store = Store.open(data)
+        store = Store.open(data, scope=args.scope)
     try:
         if store is not None:
             # Continuing the current version: learn only what it has not seen, but record that the
@@ -190,7 +196,11 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
             gate_config=gate_config,
             force=args.force,
             progress=sys.stderr.isatty(),
-            extra_manifest={"pair_files": [str(p) for p in args.pairs], "from_store": bool(args.from_store)},
+            extra_manifest={
+                "pair_files": [str(p) for p in args.pairs],
+                "from_store": bool(args.from_store),
+                **({"store_scope": args.scope} if store is not None else {}),
+            },
         )
         if store is not None and outcome.made_current:
             from hotfix_engine.suppressions import Suppressions

@@ -150,9 +150,12 @@ class Runtime:
         """(Re)open the store for the configured folder and record mode; the error line on failure."""
         self.close_store()
         try:
+            # The team's shared store when $HOTFIX_STORE names one (a URL stays out of the settings:
+            # they are synced and shown; its password, if any, is never logged).
             self.store = Store.open(self.data_dir, record=self.config.record)
             self.suppressions = Suppressions(self.store)
             self.store_error = None
+            log.info("recording feedback (%s) in %s", self.config.record, self.store.location)
         except HotfixError as exc:
             self.store_error = str(exc)
             log.error("feedback is not recorded: %s", exc)
