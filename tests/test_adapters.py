@@ -215,4 +215,3 @@ def test_hotfix_adapters_command(registry, capsys):
     assert main(["adapters", "show", gated.version, *data]) == 0
     text = capsys.readouterr().out
     assert "gate: accepted - taught improved" in text and "    taught: pass - buggy 40.0% -> 5.0%" in text
-
