@@ -329,14 +329,21 @@ class EngineBase:
         self, generated: list[int], healed: str, rule: StopRule, request: CompletionRequest, started: float
     ) -> str | None:
         """The stop reason once the text so far ends the suggestion, or None to go on."""
-        text = self._text(generated)[len(healed) :]
-        decision = rule.check(text)
-        if decision is not None:
-            return decision.reason
-        # The predict budget: past it, stop as soon as a line is complete (llama.vscode's t_max_predict_ms).
-        if request.budget_ms and time.perf_counter() - started > request.budget_ms / 1000 and "\n" in text:
-            return "budget"
-        return None
+        return suggestion_ends(self._text(generated)[len(healed) :], rule, request, started)
+
+
+def suggestion_ends(text: str, rule: StopRule, request: CompletionRequest, started: float) -> str | None:
+    """Why a suggestion ends at ``text`` (the stop rule, or the predict budget), or None to go on.
+
+    Every runtime decides it here, the remote one included, so suggestions end the same everywhere.
+    """
+    decision = rule.check(text)
+    if decision is not None:
+        return decision.reason
+    # The predict budget: past it, stop as soon as a line is complete (llama.vscode's t_max_predict_ms).
+    if request.budget_ms and time.perf_counter() - started > request.budget_ms / 1000 and "\n" in text:
+        return "budget"
+    return None
 
 
 def _shown_if_ended(text: str, rule: StopRule) -> str | None:

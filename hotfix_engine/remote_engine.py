@@ -53,6 +53,7 @@ from hotfix_engine.completion import (
     _check,
     _count_step,
     finish_suggestion,
+    suggestion_ends,
 )
 from hotfix_engine.errors import AdapterError, Cancelled
 from hotfix_engine.models import FimTokens, ProgressFn, RemoteSpec, parse_remote, parse_spec
@@ -246,7 +247,7 @@ class RemoteEngine(EngineBase):
                     texts[i] += piece
                     chunks[i] += bool(piece)
                     finish = choice.get("finish_reason")
-                    reasons[i] = _ends(texts[i], rule, request, started) or (
+                    reasons[i] = suggestion_ends(texts[i], rule, request, started) or (
                         ("length" if finish == "length" else "eos") if finish else None
                     )
                 _count_step(cancel)
@@ -551,13 +552,3 @@ def _lora_id(paths: dict[str, int], wanted: Path, version: str) -> int | None:
             return found
     tails = [found for path, found in paths.items() if PurePath(path).parts[-2:] == (version, wanted.name)]
     return tails[0] if len(tails) == 1 else None
-
-
-def _ends(text: str, rule: StopRule, request: CompletionRequest, started: float) -> str | None:
-    """Why the suggestion ends at ``text`` (as ``EngineBase._stops``), or None to read on."""
-    decision = rule.check(text)
-    if decision is not None:
-        return decision.reason
-    if request.budget_ms and time.perf_counter() - started > request.budget_ms / 1000 and "\n" in text:
-        return "budget"
-    return None
