@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hotfix_engine.pairs import BugFixPair
+from hotfix_engine.pairs import BugFixPair, where_they_part
 
 # Fewest prompts for which a one-sided sign test can reach p < 0.05 (0.5 ** 5 = 0.031).
 MIN_PROMPTS_FOR_TEST = 5
@@ -291,19 +291,13 @@ def score_pairs(
     items: list[Completion] = []
     sides: list[tuple[int | None, int | None]] = []
     for pair in pairs:
-        buggy, fixed = pair.buggy.rstrip("\n"), pair.fixed.rstrip("\n")
-        cut = 0
-        if buggy.strip() and fixed.strip():
-            # At least one character of each is left to score (one may extend the other).
-            while cut < min(len(buggy), len(fixed)) - 1 and buggy[cut] == fixed[cut]:
-                cut += 1
-        prefix = pair.prefix + buggy[:cut]
+        prefix, buggy, fixed = where_they_part(pair)
         slots: list[int | None] = []
-        for text in (buggy, fixed):
-            if text.strip():
+        for text, whole in ((buggy, pair.buggy), (fixed, pair.fixed)):
+            if whole.strip():
                 # The statement's text, not its newline: a model writes ":\n" or "\n    " as one token,
                 # so a lone "\n" token after it would score a tokenisation it never writes.
-                items.append(Completion(prefix, text[cut:], pair.suffix))
+                items.append(Completion(prefix, text, pair.suffix))
                 slots.append(len(items) - 1)
             else:
                 slots.append(None)

@@ -9,7 +9,7 @@ import hashlib
 import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from hotfix_engine.errors import DataError
@@ -145,31 +145,28 @@ def rejected_statement(prefix: str, suggestion: str) -> BugFixPair:
     The gate scores how likely the model still is to write it there (``fixed`` is empty: no side to
     learn). Leading blank lines stay, so a statement suggested on the next line is scored there.
     """
-    rows = suggestion.split("\n")
+    return BugFixPair(prefix=prefix, buggy=through_first_statement(suggestion), fixed="", source="rejected")
+
+
+def through_first_statement(completion: str) -> str:
+    """A completion up to the end of its first non-blank line: the statement a suggestion shows first."""
+    rows = completion.split("\n")
     first = next((i for i, row in enumerate(rows) if row.strip()), 0)
-    return BugFixPair(prefix=prefix, buggy="\n".join(rows[: first + 1]), fixed="", source="rejected")
+    return "\n".join(rows[: first + 1])
 
 
-def at_divergence(pair: BugFixPair) -> BugFixPair:
-    """The pair prompted where its buggy and fixed lines part, not at the start of the line.
+def where_they_part(pair: BugFixPair) -> tuple[str, str, str]:
+    """The prompt where the buggy and fixed statements part, and the rest of each after it.
 
-    That is where the model decided between the bug and the fix (and where an editor's cursor
-    was), so rates measured there respond to a hotfix even when the model could never guess the
-    whole line from the code above it (a function's own signature, say). The prompt ends just after
-    a whole word both lines share: subword tokenizers attach spaces and punctuation to what
-    follows, so a prompt ending in ``=`` or a space is text the model rarely saw, and it answers
-    differently than at the same point in real typing. Scoring is unchanged: a completion is
-    joined to the prompt's unfinished line before its statements are compared.
+    That is where the model decides between the bug and the fix (where an editor's cursor was), so
+    a score there responds to a hotfix even when the model could never guess the whole line from
+    the code above it. The cut is the first character where they differ, wherever it falls: token
+    healing takes a partial token back as the server does. Each side keeps at least one character
+    (one statement may extend the other); a pair with an empty side is cut nowhere.
     """
-    buggy, fixed = pair.buggy.split("\n", 1)[0], pair.fixed.split("\n", 1)[0]
-    shared = 0
-    while shared < min(len(buggy), len(fixed)) and buggy[shared] == fixed[shared]:
-        shared += 1
-
-    def word(text: str, index: int) -> bool:
-        return index < len(text) and (text[index].isalnum() or text[index] == "_")
-
-    for cut in range(shared, 0, -1):
-        if word(buggy, cut - 1) and not word(buggy, cut) and not word(fixed, cut):
-            return replace(pair, prefix=pair.prefix + buggy[:cut])
-    return pair
+    buggy, fixed = pair.buggy.rstrip("\n"), pair.fixed.rstrip("\n")
+    cut = 0
+    if buggy.strip() and fixed.strip():
+        while cut < min(len(buggy), len(fixed)) - 1 and buggy[cut] == fixed[cut]:
+            cut += 1
+    return pair.prefix + buggy[:cut], buggy[cut:], fixed[cut:]

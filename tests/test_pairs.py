@@ -1,7 +1,7 @@
 import pytest
 
 from hotfix_engine.errors import DataError
-from hotfix_engine.pairs import BugFixPair, at_divergence, load_pairs, normalize_statement, split_pairs
+from hotfix_engine.pairs import BugFixPair, load_pairs, normalize_statement, split_pairs, where_they_part
 
 
 def test_normalize_statement_ignores_spacing():
@@ -9,17 +9,17 @@ def test_normalize_statement_ignores_spacing():
     assert normalize_statement("return a") != normalize_statement("return  b")
 
 
-def test_at_divergence_prompts_where_the_lines_part():
+def test_pairs_are_cut_where_the_statements_part():
     pair = BugFixPair(
         prefix="", buggy="def add_item(item, items=[]):", fixed="def add_item(item, items=None):"
     )
-    assert at_divergence(pair).prefix == "def add_item(item, items"
-    cond = BugFixPair(prefix="def f(x):\n", buggy="    if x == None:", fixed="    if x is None:")
-    assert at_divergence(cond).prefix == "def f(x):\n    if x"
-    word = BugFixPair(prefix="", buggy="    total = count + 1", fixed="    total = counter + 1")
-    assert at_divergence(word).prefix == "    total"
-    apart = BugFixPair(prefix="x = 1\n", buggy="return a", fixed="returned(a)")
-    assert at_divergence(apart) == apart
+    assert where_they_part(pair) == ("def add_item(item, items=", "[]):", "None):")
+    cond = BugFixPair(prefix="def f(x):\n", buggy="    if x == None:\n", fixed="    if x is None:")
+    assert where_they_part(cond) == ("def f(x):\n    if x ", "== None:", "is None:")
+    longer = BugFixPair(prefix="", buggy="x = f(a)", fixed="x = f(a) + 1")
+    assert where_they_part(longer) == ("x = f(a", ")", ") + 1")  # each side keeps a character
+    deleted = BugFixPair(prefix="x = 1\n", buggy="print(x)", fixed="")
+    assert where_they_part(deleted) == ("x = 1\n", "print(x)", "")
 
 
 def test_load_pairs_reports_file_and_line(tmp_path):

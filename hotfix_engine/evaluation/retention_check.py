@@ -15,6 +15,7 @@ from typing import Any
 
 from hotfix_engine.errors import DataError
 from hotfix_engine.filters import clean_suggestion
+from hotfix_engine.pairs import through_first_statement
 
 SEED = 0  # the same tasks for every version, so two measurements compare task by task
 
@@ -31,13 +32,6 @@ def retention_tasks(count: int) -> tuple[Any, ...]:
         return tuple(line_tasks(humaneval_problems(), limit=count, seed=SEED))
     except DataError:
         return ()
-
-
-def _through_first_line(text: str) -> str:
-    """A completion up to the end of its first non-blank line: the statement the user is shown."""
-    rows = text.split("\n")
-    first = next((i for i, row in enumerate(rows) if row.strip()), 0)
-    return "\n".join(rows[: first + 1])
 
 
 def is_clean(prefix: str, completion: str, suffix: str) -> bool:
@@ -79,7 +73,7 @@ def measure_retention(model: Any, tokenizer: Any, probes: Sequence[str], config:
     lines = [first_line(prefix, text) for (prefix, _, _), text in zip(parts, texts, strict=True)]
     result = score_lines(tasks, lines)
     clean = tuple(
-        is_clean(prefix, _through_first_line(text), suffix)
+        is_clean(prefix, through_first_statement(text), suffix)
         for (prefix, _, suffix), text in zip(parts, texts, strict=True)
     )
     return Retention(float(ppl), clean, tuple(result.passed()))
