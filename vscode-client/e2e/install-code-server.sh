@@ -42,7 +42,9 @@ export npm_config_unsafe_perm=true npm_config_yes=true npm_config_nodedir=/usr
 npm install --foreground-scripts "code-server@$CS_VERSION"
 
 # 3) Sanity checks
-"$DEST/node_modules/code-server/lib/vscode/node_modules/@vscode/ripgrep/bin/rg" --version | head -1
+# Not `rg --version | head -1`: under pipefail, rg's "broken pipe" when head exits first fails the run.
+rg_version=$("$DEST/node_modules/code-server/lib/vscode/node_modules/@vscode/ripgrep/bin/rg" --version)
+echo "${rg_version%%$'\n'*}"
 for m in node-pty/build/Release/pty.node @vscode/spdlog/build/Release/spdlog.node native-watchdog/build/Release/watchdog.node kerberos/build/Release/kerberos.node; do
   test -f "$DEST/node_modules/code-server/lib/vscode/node_modules/$m" || { echo "MISSING $m"; exit 1; }
 done
