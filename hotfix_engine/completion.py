@@ -14,7 +14,6 @@ supplies only its forward pass, its cache trimming and its adapter swap.
 from __future__ import annotations
 
 import concurrent.futures
-import inspect
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ from typing import Any
 from hotfix_engine.adapters_slot import AdapterSlot
 from hotfix_engine.errors import Cancelled, ConfigError
 from hotfix_engine.filters import clean_suggestion
+from hotfix_engine.model_facts import cache_argument, eos_ids
 from hotfix_engine.models import LoadedModel
 from hotfix_engine.picking import only_tokens_starting_with, pick_token, rng_for
 from hotfix_engine.prompts import build_prompt, healable_text
@@ -381,9 +381,7 @@ class CompletionEngine(EngineBase):
         self._cache_ids: list[int] = []
         self._cache_adapter: str | None = None
         self._eos: set[int] | None = None
-        # transformers renamed ``past_key_values`` to ``cache`` in 5.x; use whichever this version takes.
-        forward = inspect.signature(loaded.model.forward).parameters
-        self._cache_kwarg = "cache" if "cache" in forward else "past_key_values"
+        self._cache_kwarg = cache_argument(loaded.model)
 
     @property
     def adapter_version(self) -> str | None:
@@ -449,7 +447,7 @@ class CompletionEngine(EngineBase):
 
     def _is_eos(self, token: int) -> bool:
         if self._eos is None:
-            self._eos = _eos_ids(self.loaded)
+            self._eos = eos_ids(self.loaded.model, self.loaded.tokenizer)
         return token in self._eos
 
     def _generate_with_peft(
@@ -487,7 +485,7 @@ class CompletionEngine(EngineBase):
             pad_token_id=tokenizer.pad_token_id,
         )
         generated = output[0, len(prompt) :].tolist()
-        eos = _eos_ids(self.loaded)
+        eos = eos_ids(self.loaded.model, self.loaded.tokenizer)
         if generated and generated[-1] in eos:
             return generated[:-1], "eos", 0, ""
         return generated, state["reason"], 0, ""
@@ -502,13 +500,3 @@ def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         steps = cancel.steps_after_cancel if isinstance(cancel, CancelToken) else 0
         raise Cancelled("generation cancelled", steps_after_cancel=steps)
-
-
-def _eos_ids(loaded: LoadedModel) -> set[int]:
-    ids = loaded.model.generation_config.eos_token_id if loaded.model.generation_config else None
-    if ids is None:
-        ids = loaded.tokenizer.eos_token_id
-    result = set(ids if isinstance(ids, list) else [ids]) - {None}
-    if loaded.tokenizer.eos_token_id is not None:
-        result.add(loaded.tokenizer.eos_token_id)
-    return result

@@ -16,6 +16,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
+from hotfix_engine.model_facts import leading_bos
 from hotfix_engine.models import FimTokens
 
 CHARS_PER_TOKEN = 3  # code averages 3-4 characters a token: aim a little under the budget
@@ -28,14 +29,6 @@ SUFFIX_LINES = 20
 # fits in a few hundred tokens. A fixed cap also keeps that part of the prompt, which comes first,
 # unchanged while the user types, so its key/value cache is computed once per set of open files.
 CONTEXT_SHARE = 1 / 3
-
-
-def _bos(tokenizer: Any) -> list[int]:
-    bos = tokenizer.bos_token_id
-    if bos is None:
-        return []
-    probe = tokenizer("x", add_special_tokens=True).input_ids
-    return [bos] if probe and probe[0] == bos else []
 
 
 def tail_tokens(tokenizer: Any, text: str, budget: int) -> list[int]:
@@ -84,7 +77,7 @@ def build_prompt(
     The FIM form of a model with repository tokens starts with :func:`repo_tokens` for ``path`` (the
     file being completed) and ``context_files`` (``(path, text)`` of other files, nearest first).
     """
-    bos = _bos(tokenizer)
+    bos = leading_bos(tokenizer)
     if fim is None or not suffix.strip():
         return bos + tail_tokens(tokenizer, prefix, budget)
     head = repo_tokens(tokenizer, fim, path, context_files, int(budget * CONTEXT_SHARE))
