@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from hotfix_engine.patterns import all_rules, scan_source
@@ -177,3 +180,13 @@ def test_non_sql_execute_and_constant_queries_are_ignored() -> None:
 def test_nothing_in_empty_or_garbage_text() -> None:
     assert scan_source("") == []
     assert scan_source(")))(((\n\x00\n") == []
+
+
+def test_importing_the_framework_alone_registers_every_rule() -> None:
+    # A fresh interpreter: the framework must not be usable with only part of the rules registered.
+    code = (
+        "from hotfix_engine.patterns.rules.framework import all_rules, scan_source\n"
+        "print(len(all_rules()), [f.pattern_id for f in scan_source('x == None')])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(len(CASES)), "['none-comparison']"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from hotfix_engine.errors import HotfixError
 from hotfix_engine.pairs import BugFixPair, load_pairs
 from hotfix_engine.patterns.matcher import PairIndex, PatternMatch
-from hotfix_engine.patterns.rules import Rule, all_rules, scan_source
+from hotfix_engine.patterns.rules.framework import Rule, all_rules, scan_source
 
 log = logging.getLogger(__name__)
 
