@@ -14,8 +14,8 @@ import pytest
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-from hotfix_engine.cli import main
-from hotfix_engine.cli.serve import parse_address
+from hotfix_server.cli import main
+from hotfix_server.cli.serve import parse_address
 from hotfix_engine.errors import ConfigError
 
 
@@ -57,8 +57,7 @@ async def test_tcp_transport(tmp_path: Path) -> None:
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "hotfix_engine",
-        "serve",
+        "hotfix_server",
         "--tcp",
         f"127.0.0.1:{port}",
         "--data-dir",
@@ -127,8 +126,7 @@ async def test_tcp_serves_one_client_and_refuses_a_second(tmp_path: Path) -> Non
         server = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "hotfix_engine",
-            "serve",
+            "hotfix_server",
             "--tcp",
             f"127.0.0.1:{port}",
             "--data-dir",

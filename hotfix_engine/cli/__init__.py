@@ -1,10 +1,15 @@
-"""The ``hotfix`` command line.
+"""The engine's commands of ``hotfix``, and the machinery every command shares.
 
-Each sub-command lives in its own module in this package and exposes ``register(subparsers)``, which
-adds its parser and sets ``func`` to a function ``(args) -> int``. Modules are found automatically,
-import nothing heavy at the top (torch is imported by the command that needs it), and report
-problems by raising :class:`~hotfix_engine.errors.HotfixError`: ``main`` prints its message as one
-line and exits 1, never with a traceback for bad input.
+Each sub-command lives in its own module in this package and exposes ``register(subparsers, common)``,
+which adds its parser and sets ``func`` to a function ``(args) -> int``. Modules are found
+automatically, import nothing heavy at the top (torch is imported by the command that needs it), and
+report problems by raising :class:`~hotfix_engine.errors.HotfixError`: ``main`` prints its message as
+one line and exits 1, never with a traceback for bad input.
+
+The engine never imports the server, so ``serve`` and ``demo`` are not here: they are the server
+package's commands (``hotfix_server.cli``), and the installed ``hotfix`` script is
+``hotfix_server.cli:main``, which adds them to these. ``python -m hotfix_engine`` runs the engine's
+commands alone; that is how the server and the daemon start training runs.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import pkgutil
 import signal
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from hotfix_engine import __version__
 from hotfix_engine.errors import HotfixError
@@ -50,7 +56,27 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_runtime_option(parser: argparse.ArgumentParser) -> None:
+    """``--runtime`` for the commands that run the model."""
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", "llama.cpp", "transformers"),
+        default="auto",
+        help="auto (default): llama.cpp for GGUF models such as the embedded ones, transformers for the rest",
+    )
+
+
+def engine_commands() -> list[ModuleType]:
+    """This package's command modules."""
+    return [
+        importlib.import_module(f"{__name__}.{info.name}")
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_")
+    ]
+
+
+def build_parser(commands: Sequence[ModuleType] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``commands`` (command modules; default: the engine's own)."""
     common = common_options()
     parser = argparse.ArgumentParser(
         prog="hotfix",
@@ -59,11 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hotfix {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = [
-        importlib.import_module(f"{__name__}.{info.name}")
-        for info in pkgutil.iter_modules(__path__)
-        if not info.name.startswith("_")
-    ]
+    modules = engine_commands() if commands is None else commands
     for module in sorted(modules, key=lambda m: getattr(m, "ORDER", 100)):
         module.register(subparsers, common)
     return parser
@@ -97,8 +119,9 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, commands: Sequence[ModuleType] | None = None) -> int:
+    """Run one command line; ``commands`` as for :func:`build_parser`."""
+    parser = build_parser(commands)
     args = parser.parse_args(argv)
     for name, default in (
         ("model", None),

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hotfix_engine.cli.serve import add_runtime_option
+from hotfix_engine.cli import add_runtime_option
 from hotfix_engine.errors import DataError
 
 ORDER = 20

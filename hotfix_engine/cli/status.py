@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from hotfix_engine.cli.serve import add_runtime_option
+from hotfix_engine.cli import add_runtime_option
 from hotfix_engine.errors import HotfixError
 
 ORDER = 55

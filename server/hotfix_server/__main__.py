@@ -2,6 +2,6 @@
 
 import sys
 
-from hotfix_engine.cli import main
+from hotfix_server.cli import main
 
 sys.exit(main(["serve", *sys.argv[1:]]))

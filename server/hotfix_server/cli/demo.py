@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     from hotfix_engine.paths import data_dir
-    from hotfix_server.demo import run_demo
+    from hotfix_server.cli.demo_story import run_demo
 
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)  # the demo's own output tells the story

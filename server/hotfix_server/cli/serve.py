@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from hotfix_engine.cli import add_runtime_option
 from hotfix_engine.errors import ConfigError
 
 ORDER = 10
@@ -35,15 +36,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     add_runtime_option(p)
     p.set_defaults(func=run)
-
-
-def add_runtime_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--runtime",
-        choices=("auto", "llama.cpp", "transformers"),
-        default="auto",
-        help="auto (default): llama.cpp for GGUF models such as the embedded ones, transformers for the rest",
-    )
 
 
 def parse_address(text: str, allow_remote: bool = False) -> tuple[str, int]:
