@@ -67,13 +67,13 @@ def test_auto_picks_llama_cpp_for_gguf_and_transformers_otherwise(printable_gguf
 
 
 def test_suggestions_match_transformers_on_the_same_file(llama, transformers_engine):
-    same = 0
+    pairs = []
     for prefix in PROMPTS:
         request = CompletionRequest(prefix=prefix, max_new_tokens=12)
         a, b = llama.complete(request), transformers_engine.complete(request)
-        assert (a is None) == (b is None)
-        same += a is None or a.text == b.text
-    assert same == len(PROMPTS)
+        pairs.append((a and a.text, b and b.text))
+    assert [a for a, _ in pairs] == [b for _, b in pairs]
+    assert sum(a is not None for a, _ in pairs) >= 2  # compared on real suggestions, not on two Nones
     assert llama.runtime == "llama.cpp" and transformers_engine.runtime == "transformers"
 
 
@@ -161,14 +161,14 @@ def test_adapter_swap_between_requests_changes_the_answer_and_back(
         return forward(feed)
 
     monkeypatch.setattr(llama, "_forward", held_forward)
-    running = llama.submit(CompletionRequest(prefix="x = (", max_new_tokens=6))
+    running = llama.submit(CompletionRequest(prefix=PREFIX, max_new_tokens=6))
     swap = llama.swap_adapter(folder, "v0001")
-    queued = llama.submit(CompletionRequest(prefix="x = (", max_new_tokens=6))
+    queued = llama.submit(CompletionRequest(prefix=PREFIX, max_new_tokens=6))
     gate.set()
     first, _, second = running.result(timeout=60), swap.result(timeout=60), queued.result(timeout=60)
     monkeypatch.setattr(llama, "_forward", forward)
-    assert first is None or first.adapter is None
-    assert second is None or second.adapter == "v0001"
+    assert first is not None and first.adapter is None
+    assert second is not None and second.adapter == "v0001"
     assert llama.adapter_version == "v0001"
     assert (folder / GGUF_LORA_FILE).is_file()  # converted on first use, kept beside peft's files
 
@@ -192,7 +192,7 @@ def test_a_corrupt_adapter_is_refused_and_the_previous_one_keeps_serving(
         llama.swap_adapter(bad, "v0002").result(timeout=60)
     assert llama.adapter_version == "v0001"
     result = llama.complete(CompletionRequest(prefix=PREFIX, max_new_tokens=4))
-    assert result is None or result.adapter == "v0001"
+    assert result is not None and result.adapter == "v0001"
 
     ia3 = tmp_path / "v0003"
     ia3.mkdir()
