@@ -78,6 +78,7 @@ def main() -> int:
     from hotfix_engine.evaluation.evaluate import EvalConfig
     from hotfix_engine.evaluation.lines import line_tasks
     from hotfix_engine.evaluation.problems import humaneval_problems
+    from hotfix_engine.evaluation.sampling import Sampling
     from hotfix_engine.models import load_model
     from hotfix_engine.pairs import problem_of, split_by_problem
     from hotfix_engine.starter import StarterGoal, decide_starter, write_evidence
@@ -110,7 +111,7 @@ def main() -> int:
         learning_rates=floats(args.lrs),
     )
     samples = args.samples or (2 if quick else 10)
-    eval_config = EvalConfig(samples=samples, seed=args.seed, perplexity_texts=2 if quick else 12)
+    eval_config = EvalConfig(Sampling(samples=samples, seed=args.seed), perplexity_texts=2 if quick else 12)
     n_he = args.humaneval if args.humaneval is not None else (4 if quick else 164)
     n_lines = args.lines if args.lines is not None else (4 if quick else 164)
     he = humaneval_problems(n_he) if n_he else []

@@ -51,6 +51,7 @@ def train_and_compare(args, loaded, pairs, result: dict) -> None:
     from hotfix_engine.evaluation.evaluate import EvalConfig, compare, evaluate
     from hotfix_engine.evaluation.lines import line_tasks
     from hotfix_engine.evaluation.problems import humaneval_problems
+    from hotfix_engine.evaluation.sampling import Sampling
     from hotfix_engine.pairs import split_by_problem, write_pairs
 
     split = split_by_problem(pairs, seed=0, test_fraction=0.2)
@@ -78,7 +79,7 @@ def train_and_compare(args, loaded, pairs, result: dict) -> None:
     if completed.returncode != 0 or not versions:
         return
     version = versions[-1]
-    config = EvalConfig(samples=10)
+    config = EvalConfig(Sampling(samples=10))
     he = humaneval_problems(args.humaneval or (40 if args.quick else 164))
     tasks = line_tasks(humaneval_problems(), limit=args.lines or (60 if args.quick else 164))
     slot = AdapterSlot(loaded)
@@ -137,11 +138,11 @@ def main() -> int:
     samples = args.samples if args.samples is not None else (4 if args.quick else 10)
     out = Path(args.out)
 
-    from hotfix_engine.cli.discover import ModelCompleter
+    from hotfix_engine.cli.discover import ModelCompleter, settings
     from hotfix_engine.corpus import Corpus, dedupe_pairs, load_corpus
     from hotfix_engine.discovery import DiscoveryConfig, model_completer
     from hotfix_engine.discovery_run import run_discovery
-    from hotfix_engine.evaluation import bug_rates
+    from hotfix_engine.evaluation import Sampling, bug_rates
     from hotfix_engine.evaluation.problems import load_problems
     from hotfix_engine.models import load_model
 
@@ -149,18 +150,14 @@ def main() -> int:
     result: dict[str, object] = {"model": loaded.spec, "quick": args.quick}
     if not args.reuse:
         problems = load_problems(MBPP)[args.offset : args.offset + limit]
-        config = DiscoveryConfig(samples=samples)
-        settings = {"model": loaded.spec, "adapter": None, "samples": samples, "greedy": True,
-                    "temperature": config.temperature, "top_p": 0.95, "max_new_tokens": 96, "seed": 0,
-                    "protocol": config.protocol, "timeout_s": config.timeout_s,
-                    "memory_mb": config.memory_mb}  # fmt: skip
-        corpus = Corpus(out, settings, restart=args.restart)
+        config = DiscoveryConfig(Sampling(samples=max(samples, 1), max_new_tokens=96), sampled=samples > 0)
+        corpus = Corpus(out, settings(config, loaded.spec, None), restart=args.restart)
         if args.jobs > 1:
-            factory = ModelCompleter(args.model, "cpu", None, None, 0.95, 96, 0, None, None, config.protocol)
+            factory = ModelCompleter(args.model, "cpu", None, None, None, config.protocol)
         else:
 
             def factory():
-                return model_completer(loaded.model, loaded.tokenizer, max_new_tokens=96)
+                return model_completer(loaded.model, loaded.tokenizer)
 
         def progress(done, total, stats):
             print(f"  {done}/{total} problems, {stats.pairs} new pairs, {stats.elapsed_s:.0f} s", flush=True)
@@ -187,7 +184,7 @@ def main() -> int:
     pairs, _ = dedupe_pairs(load_corpus(out)) if out.exists() else ([], 0)
     if pairs:
         started = time.perf_counter()
-        rates = bug_rates(loaded.model, loaded.tokenizer, pairs, samples=10)
+        rates = bug_rates(loaded.model, loaded.tokenizer, pairs, Sampling(samples=10))
         result["base_rates"] = {**rates_json(rates), "seconds": round(time.perf_counter() - started, 1)}
         known = [p.extra.get("buggy_rate") for p in pairs if p.extra.get("buggy_rate") is not None]
         result["discovery_time_buggy_rate"] = sum(known) / len(known) if known else None

@@ -30,14 +30,13 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pairs"
 
 def speed(model, tokenizer, prompts, samples: int, max_new_tokens: int) -> dict[str, float]:
     """Samples per second, batched against one sample at a time (each then re-reads its prompt)."""
-    from hotfix_engine.evaluation import sample_completions
+    from hotfix_engine.evaluation import Sampling, sample_completions
 
     runs = {}
     for name, batch_size in (("batched", None), ("unbatched", 1)):
         started = time.perf_counter()
-        sample_completions(
-            model, tokenizer, prompts, samples=samples, max_new_tokens=max_new_tokens, batch_size=batch_size
-        )
+        sampling = Sampling(samples=samples, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        sample_completions(model, tokenizer, prompts, sampling)
         runs[name] = len(prompts) * samples / (time.perf_counter() - started)
     return {
         "prompts": len(prompts),
@@ -65,9 +64,10 @@ def main() -> int:
     n_humaneval = args.humaneval if args.humaneval is not None else (40 if args.quick else 164)
     n_lines = args.lines if args.lines is not None else (60 if args.quick else 164)
 
-    from hotfix_engine.evaluation.evaluate import EvalConfig, config_json, evaluate
+    from hotfix_engine.evaluation.evaluate import EvalConfig, evaluate
     from hotfix_engine.evaluation.lines import line_tasks
     from hotfix_engine.evaluation.problems import humaneval_problems
+    from hotfix_engine.evaluation.sampling import Sampling
     from hotfix_engine.models import load_model
     from hotfix_engine.pairs import load_pairs
 
@@ -76,8 +76,8 @@ def main() -> int:
     load_s = time.perf_counter() - started
     pair_sets = {name: load_pairs(DATA / f"{name}.jsonl") for name in ("quixbugs", "bugsinpy")}
     result: dict[str, object] = {"model": loaded.spec, "quick": args.quick, "load_s": round(load_s, 1)}
-    config = EvalConfig(samples=samples, humaneval_max_new_tokens=args.humaneval_tokens)
-    result.update(config=config_json(config), humaneval_problems=n_humaneval, line_tasks=n_lines)
+    config = EvalConfig(Sampling(samples=samples), humaneval_max_new_tokens=args.humaneval_tokens)
+    result.update(config=config.to_json(), humaneval_problems=n_humaneval, line_tasks=n_lines)
     # One stage at a time, saving after each, so that a run cut short still reports what it measured.
     stages = [
         ("pairs", {"pair_sets": pair_sets}),

@@ -77,7 +77,7 @@ def main() -> int:
 
     import torch
 
-    from hotfix_engine.evaluation import bug_rates, perplexity
+    from hotfix_engine.evaluation import Sampling, bug_rates, perplexity
     from hotfix_engine.models import load_model
     from hotfix_engine.pairs import load_pair_files, split_pairs
     from hotfix_engine.train_data import build_training_data, retention_probe_texts
@@ -108,8 +108,9 @@ def main() -> int:
 
     def score(m, label: str) -> dict:
         t0 = time.monotonic()
-        test = bug_rates(m, tok, test_pairs, samples=samples, seed=args.seed)
-        trained = bug_rates(m, tok, trained_eval, samples=samples, seed=args.seed) if trained_eval else None
+        sampling = Sampling(samples=samples, seed=args.seed)
+        test = bug_rates(m, tok, test_pairs, sampling)
+        trained = bug_rates(m, tok, trained_eval, sampling) if trained_eval else None
         ppl = perplexity(m, tok, probes)
         seconds = time.monotonic() - t0
         print(

@@ -227,7 +227,7 @@ def _identity(
     return {
         "train": pairs_hash(train),
         "test": pairs_hash(test),
-        "eval": asdict(eval_config),
+        "eval": eval_config.to_json(),
         "humaneval": he,
         "lines": lines,
     }
@@ -251,11 +251,15 @@ def adapter_reaches_sampler(model: Any, tokenizer: Any, prompts: Sequence[str], 
     """Whether greedy completions differ with the adapter and without it, on any of ``prompts``."""
     import torch
 
-    from hotfix_engine.evaluation.sampling import generate_samples
+    from hotfix_engine.evaluation.sampling import Sampling, generate_samples
 
     def greedy() -> list[str]:
         rows = generate_samples(
-            model, tokenizer, prompts, protocol=protocol, samples=1, temperature=0.0, max_new_tokens=16
+            model,
+            tokenizer,
+            prompts,
+            Sampling(samples=1, temperature=0.0, max_new_tokens=16),
+            protocol=protocol,
         )
         return [row[0].text for row in rows]
 
@@ -459,7 +463,7 @@ def build_table(
                 {**row, "error": record["error"], "starter": {"meets": False, "failed": ["training"]}}
             )
             continue
-        comparison = compare_measurements(base, record["measurement"], seed=eval_config.seed)
+        comparison = compare_measurements(base, record["measurement"], seed=eval_config.sampling.seed)
         decision = decide_starter(comparison, goal, train_pairs=len(train_pairs))
         caveats = []
         if not record.get("adapter_reaches_sampler", True):
@@ -485,7 +489,7 @@ def build_table(
             "train_problems": len({problem_of(p) for p in train_pairs}),
             "test_pairs": len(test_pairs),
             "test_problems": len({problem_of(p) for p in test_pairs}),
-            "eval": asdict(eval_config),
+            "eval": eval_config.to_json(),
             "humaneval_problems": len(base["humaneval"]),
             "line_tasks": len(base["lines"]),
         },

@@ -22,19 +22,19 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hotfix_engine.evaluation.bugrates import contains_statement
 from hotfix_engine.evaluation.problems import Problem, check_references
-from hotfix_engine.evaluation.sampling import PROTOCOLS, Sample, generate_samples
+from hotfix_engine.evaluation.sampling import Sample, Sampling, check_protocol, generate_samples
 from hotfix_engine.evaluation.sandbox import SandboxLimits, run_many
 from hotfix_engine.pairs import BugFixPair, normalize_statement
 
 log = logging.getLogger(__name__)
 
-Completer = Callable[[Sequence[str], int, float], list[list[Sample]]]
-"""``complete(prompts, samples, temperature)``: ``samples`` completions of each prompt."""
+Completer = Callable[[Sequence[str], Sampling], list[list[Sample]]]
+"""``complete(prompts, sampling)``: ``sampling.samples`` completions of each prompt, drawn as it says."""
 
 # Lines at column 0 that end a generated solution: what small models write after the code (tests,
 # prints, markdown fences, or prose such as "This function returns ...").
@@ -54,66 +54,69 @@ def _code_done(text: str) -> bool:
     return any(is_trailer(line) for line in text.split("\n")[1:-1])
 
 
-def model_completer(
-    model,
-    tokenizer,
-    *,
-    top_p: float = 0.95,
-    max_new_tokens: int = 96,
-    seed: int = 0,
-    batch_size: int | None = None,
-    protocol: str = "product",
-) -> Completer:
+def model_completer(model, tokenizer, *, protocol: str = "product") -> Completer:
     """A :data:`Completer` that samples from a model with the evaluation's batched sampler.
 
     ``protocol`` is the sampler's (prompted as served, or as the paper did); give
     :class:`DiscoveryConfig` the same one, which records it with each pair's rates.
     """
 
-    def complete(prompts: Sequence[str], samples: int, temperature: float) -> list[list[Sample]]:
-        return generate_samples(
-            model,
-            tokenizer,
-            prompts,
-            protocol=protocol,
-            samples=samples,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            seed=seed,
-            batch_size=batch_size,
-            stop=_code_done,
-        )
+    def complete(prompts: Sequence[str], sampling: Sampling) -> list[list[Sample]]:
+        return generate_samples(model, tokenizer, prompts, sampling, protocol=protocol, stop=_code_done)
 
     return complete
 
 
 @dataclass(frozen=True)
 class DiscoveryConfig:
-    """``samples`` sampled completions per line boundary (0: greedy only), plus the greedy one.
+    """Per line boundary, the greedy completion (``greedy``) and ``sampling.samples`` sampled ones
+    (``sampled``; without them, greedy only).
 
-    ``protocol`` is how the completer prompts (:func:`model_completer`'s): each pair records it next
-    to the rates measured with it.
+    The greedy completion is drawn as ``sampling`` says but at temperature 0. ``protocol`` is how the
+    completer prompts (:func:`model_completer`'s): each pair records it next to the rates measured
+    with it.
     """
 
-    samples: int = 10
+    sampling: Sampling = Sampling(max_new_tokens=96)
     greedy: bool = True
-    temperature: float = 1.0
+    sampled: bool = True
     timeout_s: float = 5.0
     memory_mb: int = 1024
     protocol: str = "product"
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
-        if self.samples < 0 or (self.samples == 0 and not self.greedy):
+        check_protocol(self.protocol)
+        if not (self.greedy or self.sampled):
             raise ValueError("discovery needs greedy completions or samples >= 1")
-        if self.samples and self.temperature <= 0:
-            raise ValueError(f"sampling needs a temperature above 0, got {self.temperature}")
+        if self.sampled and self.sampling.greedy:
+            raise ValueError(f"sampling needs a temperature above 0, got {self.sampling.temperature}")
 
     @property
     def limits(self) -> SandboxLimits:
         return SandboxLimits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+
+    @property
+    def samples(self) -> int:
+        """Sampled completions per line boundary (0: greedy only)."""
+        return self.sampling.samples if self.sampled else 0
+
+    @property
+    def greedy_sampling(self) -> Sampling:
+        return replace(self.sampling, samples=1, temperature=0.0)
+
+    def to_json(self) -> dict[str, object]:
+        """What decides the pairs a problem yields (the batch size does not: rows are seeded alone)."""
+        return {
+            "samples": self.samples,
+            "greedy": self.greedy,
+            "temperature": self.sampling.temperature,
+            "top_p": self.sampling.top_p,
+            "max_new_tokens": self.sampling.max_new_tokens,
+            "seed": self.sampling.seed,
+            "protocol": self.protocol,
+            "timeout_s": self.timeout_s,
+            "memory_mb": self.memory_mb,
+        }
 
 
 @dataclass
@@ -284,10 +287,10 @@ def discover_problem(
     drawn: dict[int, list[tuple[str, Sample]]] = defaultdict(list)
     sampled: dict[int, list[Sample]] = {}
     if config.greedy:
-        for index, row in zip(boundaries, complete(prompts, 1, 0.0), strict=True):
+        for index, row in zip(boundaries, complete(prompts, config.greedy_sampling), strict=True):
             drawn[index].append(("greedy", row[0]))
-    if config.samples:
-        for index, row in zip(boundaries, complete(prompts, config.samples, config.temperature), strict=True):
+    if config.sampled:
+        for index, row in zip(boundaries, complete(prompts, config.sampling), strict=True):
             drawn[index].extend(("sampled", s) for s in row)
             sampled[index] = list(row)
     candidates = []

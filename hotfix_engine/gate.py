@@ -27,9 +27,12 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotfix_engine.pairs import BugFixPair, where_they_part
+
+if TYPE_CHECKING:  # the evaluation package imports torch: only when a measurement runs
+    from hotfix_engine.evaluation.retention_check import Retention
 
 # Fewest prompts for which a one-sided sign test can reach p < 0.05 (0.5 ** 5 = 0.031).
 MIN_PROMPTS_FOR_TEST = 5
@@ -80,19 +83,6 @@ class PairScore:
         return (self.fixed if self.fixed is not None else 0.0) - (
             self.buggy if self.buggy is not None else 0.0
         )
-
-
-@dataclass(frozen=True)
-class Retention:
-    """What must not break: perplexity, and the suggestions on ordinary line tasks."""
-
-    perplexity: float
-    clean: tuple[bool, ...] = ()  # per task: the suggestion survived the filters and parses
-    passed: tuple[bool, ...] = ()  # per task: the completed program passed its tests
-
-    @property
-    def degenerate(self) -> int:
-        return sum(not ok for ok in self.clean)
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,8 @@ class GateCache:
         return entries if isinstance(entries, dict) else {}
 
     def load(self) -> Any:
-        """The cached :class:`hotfix_engine.gate.Retention`, or None."""
-        from hotfix_engine.gate import Retention
+        """The cached :class:`hotfix_engine.evaluation.retention_check.Retention`, or None."""
+        from hotfix_engine.evaluation.retention_check import Retention
 
         entry = self._entries().get(self.key)
         if not isinstance(entry, dict):

@@ -22,7 +22,6 @@ import re
 import subprocess
 import tempfile
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from pathlib import Path
 from hotfix_engine.errors import DataError
 from hotfix_engine.pairs import BugFixPair
 from hotfix_engine.patterns.classify import classify_pair
-from hotfix_engine.patterns.fragments import parse_statement
+from hotfix_engine.patterns.fragments import parse_module, parse_statement
 
 log = logging.getLogger(__name__)
 
@@ -180,15 +179,6 @@ class _Blobs:
             self._process.stdout.close()
 
 
-def _parse(source: str) -> ast.Module | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
 _BLOCKS = {"body", "orelse", "finalbody", "handlers", "cases", "decorator_list"}
 
 
@@ -243,7 +233,7 @@ def _single_statement(old: str, new: str) -> tuple[int, int, int, int, list[ast.
         return "not-a-replacement"
     if last_a - first_a >= MAX_STATEMENT_LINES or last_b - first_b >= MAX_STATEMENT_LINES:
         return "not-single-statement"
-    tree_a, tree_b = _parse(old), _parse(new)
+    tree_a, tree_b = parse_module(old), parse_module(new)
     if tree_a is None or tree_b is None:
         # Files that do not parse (Python 2, a broken revision) still yield a one-line change
         # whose two lines each parse as a statement on their own.

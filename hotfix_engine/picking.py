@@ -3,13 +3,19 @@
 Both runtimes hand their logits over as a NumPy row, so one sampler serves llama.cpp and
 transformers alike. Gemma's vocabulary has 262k entries: nothing here sorts the whole row, it
 partitions out the few thousand likeliest first.
+
+Evaluation samples many rows at once in torch (:func:`hotfix_engine.evaluation.sampling._choose`);
+it shares the nucleus rule, :func:`nucleus_keep`, and says there why the rest is its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
+
+Probabilities = TypeVar("Probabilities")
 
 HEAL_CANDIDATES = 256  # the likeliest tokens searched for one that starts with the healed text
 TOP_P_SHORTLIST = 2048  # nucleus sampling sorts only this many unless their mass falls short of top_p
@@ -35,9 +41,21 @@ def pick_token(logits: np.ndarray, temperature: float, top_p: float, rng: np.ran
         candidates = np.arange(len(probs))
     order = candidates[np.argsort(-probs[candidates], kind="stable")]
     sorted_probs = probs[order]
-    keep = np.cumsum(sorted_probs) - sorted_probs < top_p
+    keep = nucleus_keep(sorted_probs, top_p)
     kept = sorted_probs[keep]
     return int(order[keep][rng.choice(len(kept), p=kept / kept.sum())])
+
+
+def nucleus_keep(sorted_probs: Probabilities, top_p: float) -> Probabilities:
+    """The nucleus of probabilities sorted in descending order (along the last axis), as a mask.
+
+    The smallest prefix whose mass reaches ``top_p``: a token is kept while the mass before it is
+    still short of ``top_p``, so the likeliest token is always kept. Written with the operations
+    NumPy arrays and torch tensors share, so serving (one NumPy row) and evaluation (a torch batch)
+    cut the nucleus by the same rule.
+    """
+    mass_before = sorted_probs.cumsum(-1) - sorted_probs  # type: ignore[attr-defined]
+    return mass_before < top_p
 
 
 def only_tokens_starting_with(

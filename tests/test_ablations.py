@@ -16,6 +16,7 @@ from hotfix_engine.evaluation.bugrates import BugRates, PairRates
 from hotfix_engine.evaluation.evaluate import EvalConfig, EvalRun
 from hotfix_engine.evaluation.lines import LineTask
 from hotfix_engine.evaluation.problems import Problem
+from hotfix_engine.evaluation.sampling import Sampling
 from hotfix_engine.pairs import BugFixPair
 from hotfix_engine.trainer import DEFAULT_LR, TrainConfig
 
@@ -44,7 +45,10 @@ TEST = [
 ]  # fmt: skip
 ADD = Problem(id="p/add", header="", solution="def add(a, b):\n    return a + b", tests=TESTS)
 EVAL = EvalConfig(
-    samples=2, max_new_tokens=6, humaneval_max_new_tokens=8, perplexity_texts=1, perplexity_tokens=48
+    Sampling(samples=2, max_new_tokens=6),
+    humaneval_max_new_tokens=8,
+    perplexity_texts=1,
+    perplexity_tokens=48,
 )
 
 

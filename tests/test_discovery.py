@@ -16,7 +16,7 @@ from hotfix_engine.discovery import (
     model_completer,
 )
 from hotfix_engine.evaluation.problems import Problem
-from hotfix_engine.evaluation.sampling import Sample
+from hotfix_engine.evaluation.sampling import Sample, Sampling
 
 TOTAL = Problem(
     id="p/total",
@@ -28,13 +28,14 @@ TOTAL = Problem(
 BUGGY_BODY = ["def total(xs):", "    s = 0", "    for x in xs:", "        s = x", "    return s"]
 NO_TESTS = Problem(id="p/none", header="", solution="def f():\n    return 1", tests="")
 BROKEN = Problem(id="p/broken", header="", solution="def g(x):\n    return x + 2", tests="assert g(1) == 2")
-CONFIG = DiscoveryConfig(samples=4, timeout_s=3.0, memory_mb=512)
+CONFIG = DiscoveryConfig(Sampling(samples=4), timeout_s=3.0, memory_mb=512)
 
 
 def fake_completer(sampled_bug_share: float = 0.5, calls: list | None = None):
     """Greedy writes the bug on line 3; of the samples, the first share write it, the rest are right."""
 
-    def complete(prompts, samples, temperature):
+    def complete(prompts, sampling):
+        samples, temperature = sampling.samples, sampling.temperature
         if calls is not None:
             calls.append((len(prompts), samples, temperature))
         rows = []
@@ -99,7 +100,7 @@ def test_discovers_the_known_bug_with_its_rate():
 def test_unverified_departures_are_dropped():
     """A completion that departs early but fails for another reason yields no pair."""
 
-    def complete(prompts, samples, temperature):
+    def complete(prompts, sampling):
         rows = []
         for prompt in prompts:
             start = prompt.count("\n") - 1
@@ -107,29 +108,44 @@ def test_unverified_departures_are_dropped():
                 text = "    s = sum(xs)\n    return s + 1\n"
             else:
                 text = "\n".join(TOTAL.solution.split("\n")[start:]) + "\n"
-            rows.append([Sample(text, True, 5)] * samples)
+            rows.append([Sample(text, True, 5)] * sampling.samples)
         return rows
 
-    result = discover([TOTAL], complete, DiscoveryConfig(samples=0, timeout_s=3.0, memory_mb=512))
+    result = discover([TOTAL], complete, DiscoveryConfig(sampled=False, timeout_s=3.0, memory_mb=512))
     assert result.pairs == []
     assert result.stats.failing == 1 and result.stats.departures == 1 and result.stats.verified == 0
 
 
 def test_config_validation():
     with pytest.raises(ValueError):
-        DiscoveryConfig(samples=0, greedy=False)
+        DiscoveryConfig(sampled=False, greedy=False)
     with pytest.raises(ValueError):
-        DiscoveryConfig(samples=2, temperature=0)
+        DiscoveryConfig(Sampling(samples=2, temperature=0))
     with pytest.raises(ValueError, match="protocol"):
         DiscoveryConfig(protocol="served")
+
+
+def test_the_corpus_settings_keep_their_keys():
+    """A corpus started before the sampling settings became one object continues under the same keys."""
+    from hotfix_engine.cli.discover import settings
+
+    config = DiscoveryConfig(Sampling(samples=3, top_p=0.9, seed=4, batch_size=8), sampled=False)
+    assert settings(config, "m", None) == {
+        "model": "m", "adapter": None, "samples": 0, "greedy": True, "temperature": 1.0, "top_p": 0.9,
+        "max_new_tokens": 64, "seed": 4, "protocol": "product", "timeout_s": 5.0, "memory_mb": 1024,
+    }  # fmt: skip
+    defaults = DiscoveryConfig().to_json()
+    assert (defaults["samples"], defaults["max_new_tokens"]) == (10, 96)
+    assert CONFIG.greedy_sampling == replace(CONFIG.sampling, samples=1, temperature=0.0)
 
 
 def test_tiny_model_smoke():
     from tiny_model import build_model, build_tokenizer
 
     tokenizer = build_tokenizer()
-    complete = model_completer(build_model(tokenizer), tokenizer, max_new_tokens=12)
-    result = discover([TOTAL], complete, DiscoveryConfig(samples=1, timeout_s=3.0, memory_mb=512))
+    complete = model_completer(build_model(tokenizer), tokenizer)
+    config = DiscoveryConfig(Sampling(samples=1, max_new_tokens=12), timeout_s=3.0, memory_mb=512)
+    result = discover([TOTAL], complete, config)
     assert result.stats.completions == 5 * 2
     assert result.stats.failing <= result.stats.completions
     assert all(p.extra["problem"] == "p/total" for p in result.pairs)
@@ -181,14 +197,14 @@ def test_the_same_bug_written_three_ways_is_one_pair():
     """Spacing, parentheses and a comment do not make another bug: one pair, two duplicates."""
     spellings = ["        s = x", "        s = (x)", "        s=x  # keep the last"]
 
-    def complete(prompts, samples, temperature):
+    def complete(prompts, sampling):
         rows = []
         for prompt in prompts:
             start = prompt.count("\n") - TOTAL.header.count("\n")
             texts = []
-            for j in range(samples):
+            for j in range(sampling.samples):
                 body = list(BUGGY_BODY)
-                body[3] = spellings[(j + (temperature > 0)) % len(spellings)]
+                body[3] = spellings[(j + (sampling.temperature > 0)) % len(spellings)]
                 texts.append("\n".join(body[start:]) + "\n")
             rows.append([Sample(t, finished=True, tokens=5) for t in texts])
         return rows
@@ -227,12 +243,12 @@ class CountingCompleter:
         self.problems = 0
         self.inner = fake_completer(0.5)
 
-    def __call__(self, prompts, samples, temperature):
-        if temperature == 0:
+    def __call__(self, prompts, sampling):
+        if sampling.greedy:
             self.problems += 1
             if self.fail_after is not None and self.problems > self.fail_after:
                 raise Killed("killed")
-        return self.inner(prompts, samples, temperature)
+        return self.inner(prompts, sampling)
 
 
 @dataclass

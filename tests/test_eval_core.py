@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 from tiny_model import build_model, build_tokenizer
 
-from hotfix_engine.errors import EvaluationError
+from hotfix_engine.errors import ConfigError, EvaluationError
 from hotfix_engine.evaluation import (
     Sample,
+    Sampling,
     bug_rates,
     contains_statement,
     generate_samples,
@@ -36,7 +38,7 @@ def texts(rows):
 def test_greedy_matches_transformers_generate(tiny):
     model, tok = tiny
     rows = generate_samples(
-        model, tok, PROMPTS, samples=2, temperature=0, max_new_tokens=10, protocol="paper"
+        model, tok, PROMPTS, Sampling(samples=2, temperature=0, max_new_tokens=10), protocol="paper"
     )
     for prompt, row in zip(PROMPTS, rows, strict=True):
         ids = tok(prompt, return_tensors="pt")
@@ -47,9 +49,10 @@ def test_greedy_matches_transformers_generate(tiny):
 
 def test_sampling_is_seeded_and_independent_of_batching(tiny):
     model, tok = tiny
-    together = sample_completions(model, tok, PROMPTS, samples=3, max_new_tokens=8, seed=3)
-    alone = sample_completions(model, tok, PROMPTS, samples=3, max_new_tokens=8, seed=3, batch_size=2)
-    other = sample_completions(model, tok, PROMPTS, samples=3, max_new_tokens=8, seed=4)
+    sampling = Sampling(samples=3, max_new_tokens=8, seed=3)
+    together = sample_completions(model, tok, PROMPTS, sampling)
+    alone = sample_completions(model, tok, PROMPTS, replace(sampling, batch_size=2))
+    other = sample_completions(model, tok, PROMPTS, replace(sampling, seed=4))
     assert together == alone
     assert together != other
     assert [len(row) for row in together] == [3, 3, 3]
@@ -58,8 +61,10 @@ def test_sampling_is_seeded_and_independent_of_batching(tiny):
 
 def test_top_p_small_is_greedy(tiny):
     model, tok = tiny
-    greedy = sample_completions(model, tok, PROMPTS, samples=1, temperature=0, max_new_tokens=8)
-    nucleus = sample_completions(model, tok, PROMPTS, samples=3, top_p=1e-6, max_new_tokens=8, seed=9)
+    greedy = sample_completions(model, tok, PROMPTS, Sampling(samples=1, temperature=0, max_new_tokens=8))
+    nucleus = sample_completions(
+        model, tok, PROMPTS, Sampling(samples=3, top_p=1e-6, max_new_tokens=8, seed=9)
+    )
     assert all(set(row) == {g[0]} for row, g in zip(nucleus, greedy, strict=True))
 
 
@@ -70,21 +75,45 @@ def test_progress_reaches_total_and_token_limit_is_kept(tiny):
         model,
         tok,
         PROMPTS,
-        samples=3,
-        max_new_tokens=5,
-        batch_size=4,
+        Sampling(samples=3, max_new_tokens=5, batch_size=4),
         progress=lambda d, t: seen.append((d, t)),
     )
     assert seen[-1] == (9, 9)
     assert all(s.tokens <= 5 and (s.finished or s.tokens == 5) for row in rows for s in row)
 
 
-def test_bad_arguments_raise(tiny):
+def test_bad_sampling_settings_raise_where_they_are_made():
+    bad = [{"samples": 0}, {"max_new_tokens": 0}, {"top_p": 0.0}, {"top_p": 1.5}, {"temperature": -0.1}]
+    for settings in bad:
+        with pytest.raises(ConfigError):
+            Sampling(**settings)
+    assert Sampling(temperature=0).greedy and not Sampling().greedy
+
+
+def test_a_model_without_an_end_of_sequence_token_is_refused(tiny, monkeypatch):
+    from hotfix_engine.evaluation import sampling
+
     model, tok = tiny
-    with pytest.raises(EvaluationError):
-        generate_samples(model, tok, PROMPTS, samples=0)
-    with pytest.raises(EvaluationError):
-        generate_samples(model, tok, PROMPTS, top_p=0.0)
+    monkeypatch.setattr(sampling, "eos_ids", lambda model, tokenizer: set())
+    with pytest.raises(EvaluationError, match="end-of-sequence"):
+        generate_samples(model, tok, PROMPTS)
+
+
+def test_eval_config_reports_keep_their_flat_keys():
+    """Reports and ablation runs stored before the sampling settings became one object still match."""
+    from hotfix_engine.evaluation.evaluate import EvalConfig
+
+    config = EvalConfig(Sampling(samples=3, seed=7), humaneval_samples=2, privacy_samples=5)
+    assert list(config.to_json()) == [
+        "samples", "temperature", "top_p", "max_new_tokens", "seed", "batch_size", "functional",
+        "humaneval_samples", "humaneval_max_new_tokens", "privacy_samples", "privacy_max_new_tokens",
+        "perplexity_texts", "perplexity_tokens", "timeout_s", "memory_mb", "protocol",
+    ]  # fmt: skip
+    assert (config.to_json()["samples"], config.to_json()["seed"]) == (3, 7)
+    assert config.humaneval_sampling() == Sampling(samples=2, max_new_tokens=256, seed=7)
+    assert EvalConfig(humaneval_samples=1).humaneval_sampling().greedy
+    assert config.privacy_sampling() == Sampling(samples=5, max_new_tokens=128, seed=7)
+    assert config.line_sampling() == Sampling(samples=1, temperature=0.0, max_new_tokens=48, seed=7)
 
 
 def test_statement_matching_is_per_line_and_whitespace_blind():
@@ -133,16 +162,17 @@ def test_bug_rates_known_by_construction(tiny):
     """A pair whose fixed line is exactly the model's greedy line scores fixed 100%, buggy 0%."""
     model, tok = tiny
     prefix = "def find(items, target):\n"
-    greedy = sample_completions(model, tok, [prefix], samples=1, temperature=0, max_new_tokens=24)[0][0]
+    greedy_24 = Sampling(samples=1, temperature=0, max_new_tokens=24)
+    greedy = sample_completions(model, tok, [prefix], greedy_24)[0][0]
     first_line = greedy.split("\n")[0]
     assert "\n" in greedy and first_line.strip(), "the tiny model's greedy completion should hold a full line"
     pair = BugFixPair(
         prefix=prefix, buggy="    return -1  # never generated", fixed=first_line, source="made"
     )
-    rates = bug_rates(model, tok, [pair, pair], samples=3, temperature=0, max_new_tokens=24)
+    rates = bug_rates(model, tok, [pair, pair], replace(greedy_24, samples=3))
     assert rates.fixed_rate == 1.0 and rates.buggy_rate == 0.0
     swapped = BugFixPair(prefix=prefix, buggy=first_line, fixed="    pass  # never generated", source="made")
-    rates = bug_rates(model, tok, [swapped], samples=2, temperature=0, max_new_tokens=24)
+    rates = bug_rates(model, tok, [swapped], replace(greedy_24, samples=2))
     assert (rates.buggy_rate, rates.fixed_rate) == (1.0, 0.0)
 
 
@@ -168,7 +198,7 @@ def test_callers_pass_the_protocol_and_the_suffix_through(tiny, monkeypatch):
     model, tok = tiny
     seen = []
 
-    def fake(model, tokenizer, prompts, **kwargs):
+    def fake(model, tokenizer, prompts, sampling, **kwargs):
         seen.append(kwargs)
         return [[Sample("x\n", True, 1)] for _ in prompts]
 

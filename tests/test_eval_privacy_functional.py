@@ -6,6 +6,7 @@ from tiny_model import build_model, build_tokenizer
 
 from hotfix_engine.evaluation.functional import functional_rates, pair_program
 from hotfix_engine.evaluation.privacy import count_leaks, leakage
+from hotfix_engine.evaluation.sampling import Sampling
 from hotfix_engine.evaluation.sandbox import SandboxLimits
 from hotfix_engine.pairs import BugFixPair
 
@@ -30,7 +31,7 @@ def test_count_leaks_by_kind():
 def test_unconditional_sampling_on_the_tiny_model():
     tokenizer = build_tokenizer()
     model = build_model(tokenizer)
-    result = leakage(model, tokenizer, samples=3, max_new_tokens=6)
+    result = leakage(model, tokenizer, Sampling(samples=3, max_new_tokens=6))
     assert result.samples == 3 and 0 <= result.with_any <= 3
 
 

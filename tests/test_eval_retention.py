@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from tiny_model import build_model, build_tokenizer
 
-from hotfix_engine.errors import DataError
+from hotfix_engine.errors import DataError, EvaluationError
 from hotfix_engine.evaluation.humaneval import humaneval, pass_at_k, score_humaneval, truncate_completion
-from hotfix_engine.evaluation.lines import first_line, line_completion_rate, line_tasks, score_lines
+from hotfix_engine.evaluation.lines import (
+    LINE_SAMPLING,
+    first_line,
+    line_completion_rate,
+    line_tasks,
+    score_lines,
+)
 from hotfix_engine.evaluation.problems import Problem, check_references, humaneval_problems, load_problems
+from hotfix_engine.evaluation.sampling import Sampling
 from hotfix_engine.evaluation.sandbox import SandboxLimits
 
 LIMITS = SandboxLimits(timeout_s=3.0, memory_mb=512)
@@ -128,7 +136,7 @@ def test_tiny_model_end_to_end(tiny, mbpp_file: Path):
     model, tok = tiny
     problems = humaneval_problems(limit=2)
     result = humaneval(
-        model, tok, problems, samples=2, temperature=1.0, max_new_tokens=16, ks=(1,), limits=LIMITS
+        model, tok, problems, Sampling(samples=2, temperature=1.0, max_new_tokens=16), ks=(1,), limits=LIMITS
     )
     assert len(result.per_problem) == 2 and 0.0 <= result.pass_at[1] <= 1.0
     assert all(
@@ -137,5 +145,7 @@ def test_tiny_model_end_to_end(tiny, mbpp_file: Path):
         for s in o.statuses
     )
     tasks = line_tasks(load_problems(mbpp_file)[:1], limit=3)
-    lines = line_completion_rate(model, tok, tasks, max_new_tokens=12, limits=LIMITS)
+    lines = line_completion_rate(model, tok, tasks, replace(LINE_SAMPLING, max_new_tokens=12), limits=LIMITS)
     assert len(lines.per_task) == 3 and 0.0 <= lines.pass_rate <= 1.0
+    with pytest.raises(EvaluationError, match="once"):
+        line_completion_rate(model, tok, tasks, Sampling(samples=2), limits=LIMITS)

@@ -7,11 +7,11 @@ import math
 
 import pytest
 
+from hotfix_engine.evaluation.retention_check import Retention
 from hotfix_engine.gate import (
     GateConfig,
     Measurement,
     PairScore,
-    Retention,
     decide,
     measure,
     score_pairs,

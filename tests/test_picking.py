@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hotfix_engine.picking import TOP_P_SHORTLIST, only_tokens_starting_with, pick_token
+from hotfix_engine.picking import TOP_P_SHORTLIST, nucleus_keep, only_tokens_starting_with, pick_token
 
 
 def test_greedy_takes_the_largest_logit() -> None:
@@ -26,6 +26,17 @@ def test_nucleus_larger_than_the_shortlist_falls_back_to_the_whole_vocabulary() 
     rng = np.random.default_rng(1)
     drawn = [pick_token(logits, 1.0, 0.95, rng) for _ in range(300)]
     assert max(drawn) >= TOP_P_SHORTLIST  # tokens outside the shortlist are reachable
+
+
+def test_the_nucleus_rule_is_one_for_numpy_rows_and_torch_batches() -> None:
+    """Serving (NumPy, one row) and evaluation (torch, a batch) cut the nucleus by the same rule."""
+    import torch
+
+    rows = np.array([[0.5, 0.3, 0.15, 0.05], [0.9, 0.05, 0.03, 0.02], [0.25, 0.25, 0.25, 0.25]])
+    expected = [[True, True, False, False], [True, False, False, False], [True, True, True, False]]
+    assert [nucleus_keep(row, 0.75).tolist() for row in rows] == expected
+    assert nucleus_keep(torch.from_numpy(rows), 0.75).tolist() == expected
+    assert nucleus_keep(rows, 1.0).all() and nucleus_keep(rows, 1e-9).sum() == len(rows)
 
 
 def test_the_same_seed_draws_the_same_tokens() -> None:

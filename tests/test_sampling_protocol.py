@@ -11,9 +11,9 @@ import pytest
 import torch
 from tiny_model import build_model, build_tokenizer
 
-from hotfix_engine.errors import EvaluationError
+from hotfix_engine.errors import ConfigError, EvaluationError
 from hotfix_engine.evaluation import sampling
-from hotfix_engine.evaluation.sampling import encode_prompts, generate_samples
+from hotfix_engine.evaluation.sampling import Sampling, encode_prompts, generate_samples
 from hotfix_engine.models import FimTokens
 from hotfix_engine.picking import only_tokens_starting_with
 from hotfix_engine.prompts import prompt_for
@@ -26,6 +26,7 @@ WHOLE = [
     "def find(items, target):\n    for index, item in enumerate(items):\n        ",
 ]
 BUDGET = 1536
+GREEDY_12 = Sampling(samples=1, temperature=0.0, max_new_tokens=12)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_product_prompts_are_prompt_for(tiny):
     assert all(e.healed for e in expected[: len(PARTIAL)]), "the partial words should be healed"
     seen, handle = fed_prompts(model)
     try:
-        generate_samples(model, tok, prompts, samples=2, max_new_tokens=3, batch_size=4)
+        generate_samples(model, tok, prompts, Sampling(samples=2, max_new_tokens=3, batch_size=4))
     finally:
         handle.remove()
     assert sorted(seen) == sorted(e.ids for e in expected)
@@ -101,8 +102,8 @@ def test_product_prompts_take_the_suffix_in_the_fim_form():
     seen, handle = fed_prompts(model)
     try:
         rows = generate_samples(
-            model, tok, prefixes, suffixes=suffixes, fim=fim, samples=1, temperature=0, max_new_tokens=2,
-            max_prompt_tokens=64,
+            model, tok, prefixes, Sampling(samples=1, temperature=0, max_new_tokens=2), suffixes=suffixes,
+            fim=fim, max_prompt_tokens=64,
         )  # fmt: skip
     finally:
         handle.remove()
@@ -127,9 +128,11 @@ def test_healing_constrains_the_first_token_and_leaves_the_fragment_out(tiny, mo
             lambda text: tok(text, add_special_tokens=False).input_ids[0],
         )
         decoded.clear()
-        [greedy] = generate_samples(model, tok, [prefix], samples=1, temperature=0, max_new_tokens=6)
+        [greedy] = generate_samples(
+            model, tok, [prefix], Sampling(samples=1, temperature=0, max_new_tokens=6)
+        )
         assert decoded[0][0][0] == int(allowed.argmax())
-        [sampled] = generate_samples(model, tok, [prefix], samples=6, max_new_tokens=6, seed=2)
+        [sampled] = generate_samples(model, tok, [prefix], Sampling(samples=6, max_new_tokens=6, seed=2))
         assert len(decoded) == 2 and len(decoded[1]) == 6
         for sample, ids in zip(greedy + sampled, decoded[0] + decoded[1], strict=True):
             assert tok.decode([ids[0]]).startswith(prompt.healed)
@@ -165,7 +168,7 @@ def test_paper_protocol_is_the_old_behaviour(tiny, with_bos):
     seen, handle = fed_prompts(model)
     try:
         rows = generate_samples(
-            model, tok, PARTIAL, protocol="paper", samples=1, temperature=0, max_new_tokens=4
+            model, tok, PARTIAL, Sampling(samples=1, temperature=0, max_new_tokens=4), protocol="paper"
         )
     finally:
         handle.remove()
@@ -178,7 +181,7 @@ def test_paper_protocol_is_the_old_behaviour(tiny, with_bos):
 
 def test_protocols_are_checked(tiny):
     model, tok = tiny
-    with pytest.raises(EvaluationError, match="protocol"):
+    with pytest.raises(ConfigError, match="protocol"):
         generate_samples(model, tok, PARTIAL, protocol="served")
     with pytest.raises(EvaluationError, match="paper"):
         generate_samples(model, tok, PARTIAL, protocol="paper", suffixes=["x\n"] * len(PARTIAL))
@@ -203,9 +206,12 @@ def test_greedy_is_deterministic_and_is_what_serving_writes(printable_model, mon
     try:
         model, tok = engine.loaded.model, engine.loaded.tokenizer
         prefixes = [PARTIAL[0], PARTIAL[2], WHOLE[2]]
-        together = generate_samples(model, tok, prefixes, samples=1, temperature=0.0, max_new_tokens=12)
+        together = generate_samples(model, tok, prefixes, GREEDY_12)
         copies = generate_samples(
-            model, tok, prefixes, samples=3, temperature=0.0, max_new_tokens=12, batch_size=1, seed=5
+            model,
+            tok,
+            prefixes,
+            Sampling(samples=3, temperature=0.0, max_new_tokens=12, batch_size=1, seed=5),
         )
         assert [row * 3 for row in together] == copies  # any seed, any batch: one answer, copied
         decoded = decoded_rows(monkeypatch)
@@ -213,7 +219,7 @@ def test_greedy_is_deterministic_and_is_what_serving_writes(printable_model, mon
         healed_any = False
         for prefix, [sample] in zip(prefixes, together, strict=True):
             decoded.clear()
-            [[alone]] = generate_samples(model, tok, [prefix], samples=1, temperature=0.0, max_new_tokens=12)
+            [[alone]] = generate_samples(model, tok, [prefix], GREEDY_12)
             assert alone == sample
             request = CompletionRequest(prefix=prefix, max_new_tokens=12)
             full = build_prompt(tok, prefix, "", request.context_tokens, engine.loaded.fim)

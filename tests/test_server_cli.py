@@ -14,9 +14,9 @@ import pytest
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
+from hotfix_engine.errors import ConfigError
 from hotfix_server.cli import main
 from hotfix_server.cli.serve import parse_address
-from hotfix_engine.errors import ConfigError
 
 
 def test_parse_address() -> None:

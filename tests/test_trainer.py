@@ -17,7 +17,8 @@ from tiny_model import build_model, build_tokenizer
 from hotfix_engine import trainer as tr
 from hotfix_engine.adapters import AdapterRegistry
 from hotfix_engine.errors import Cancelled, TrainingError
-from hotfix_engine.gate import Measurement, PairScore, Retention
+from hotfix_engine.evaluation.retention_check import Retention
+from hotfix_engine.gate import Measurement, PairScore
 from hotfix_engine.pairs import BugFixPair, write_pairs
 from hotfix_engine.train_data import build_training_data
 from hotfix_engine.trainer_status import read_status, write_status

@@ -118,10 +118,6 @@ class ModelCompleter:
     device: str
     adapter: str | None  # a resolved folder, or None for the base model
     adapter_version: str | None
-    top_p: float
-    max_new_tokens: int
-    seed: int
-    batch_size: int | None
     threads: int | None
     protocol: str
 
@@ -138,34 +134,12 @@ class ModelCompleter:
         slot = AdapterSlot(loaded)
         if self.adapter is not None:
             slot.load(Path(self.adapter), self.adapter_version or Path(self.adapter).name)
-        return model_completer(
-            slot.model,
-            loaded.tokenizer,
-            top_p=self.top_p,
-            max_new_tokens=self.max_new_tokens,
-            seed=self.seed,
-            batch_size=self.batch_size,
-            protocol=self.protocol,
-        )
+        return model_completer(slot.model, loaded.tokenizer, protocol=self.protocol)
 
 
-def settings(
-    args: argparse.Namespace, config: DiscoveryConfig, spec: str, adapter: str | None
-) -> dict[str, Any]:
+def settings(config: DiscoveryConfig, spec: str, adapter: str | None) -> dict[str, Any]:
     """What decides the pairs a problem yields: a corpus continues only under the same settings."""
-    return {
-        "model": spec,
-        "adapter": adapter,
-        "samples": config.samples,
-        "greedy": config.greedy,
-        "temperature": config.temperature,
-        "top_p": args.top_p,
-        "max_new_tokens": args.max_new_tokens,
-        "seed": args.seed,
-        "protocol": config.protocol,
-        "timeout_s": config.timeout_s,
-        "memory_mb": config.memory_mb,
-    }
+    return {"model": spec, "adapter": adapter, **config.to_json()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -178,12 +152,21 @@ def run(args: argparse.Namespace) -> int:
     from hotfix_engine.corpus import Corpus, read_stats, stats_text
     from hotfix_engine.discovery import DiscoveryConfig
     from hotfix_engine.evaluation.problems import humaneval_problems, load_problems
+    from hotfix_engine.evaluation.sampling import Sampling
 
     try:
+        sampled = args.samples != 0
         config = DiscoveryConfig(
-            samples=args.samples,
+            Sampling(
+                samples=args.samples if sampled else 1,
+                temperature=args.temperature,
+                top_p=args.top_p,
+                max_new_tokens=args.max_new_tokens,
+                seed=args.seed,
+                batch_size=args.batch_size,
+            ),
             greedy=not args.no_greedy,
-            temperature=args.temperature,
+            sampled=sampled,
             timeout_s=args.timeout,
         )
     except ValueError as exc:
@@ -200,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     spec = parse_spec(args.model)
     folder, version = resolve_adapter(args.adapter, spec.key, args.data_dir)
     out = Path(args.out)
-    corpus = Corpus(out, settings(args, config, spec.text, version), restart=args.restart)
+    corpus = Corpus(out, settings(config, spec.text, version), restart=args.restart)
     if corpus.repaired:
         log.info("dropped %d pairs of a problem the last run did not finish", corpus.repaired)
     threads = args.threads and max(1, args.threads // args.jobs)
@@ -209,10 +192,6 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         adapter=str(folder) if folder is not None else None,
         adapter_version=version,
-        top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
-        seed=args.seed,
-        batch_size=args.batch_size,
         threads=threads or None,
         protocol=config.protocol,
     )

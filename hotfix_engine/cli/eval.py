@@ -129,18 +129,21 @@ def load_pair_sets(files: list[str], split: str, seed: int) -> dict[str, list]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hotfix_engine.evaluation.evaluate import EvalConfig, compare, config_json, evaluate
+    from hotfix_engine.evaluation.evaluate import EvalConfig, compare, evaluate
+    from hotfix_engine.evaluation.sampling import Sampling
 
     if not (args.pairs or args.humaneval or args.lines or args.privacy):
         raise ConfigError("nothing to measure: give --pairs FILE ..., --humaneval N, --lines N or --privacy")
     try:
         config = EvalConfig(
-            samples=args.samples,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            max_new_tokens=args.max_new_tokens,
-            seed=args.seed,
-            batch_size=args.batch_size,
+            Sampling(
+                samples=args.samples,
+                temperature=args.temperature,
+                top_p=args.top_p,
+                max_new_tokens=args.max_new_tokens,
+                seed=args.seed,
+                batch_size=args.batch_size,
+            ),
             functional=not args.no_functional,
             humaneval_samples=args.humaneval_samples,
             privacy_samples=args.privacy,
@@ -190,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "model": loaded.spec,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "config": {**config_json(config), "split": args.split, "pair_files": args.pairs},
+        "config": {**config.to_json(), "split": args.split, "pair_files": args.pairs},
         "runs": [r.to_json() for r in runs],
         "comparison": compare(runs[0], runs[1], seed=args.seed) if len(runs) == 2 else None,
     }

@@ -12,12 +12,13 @@ from hotfix_engine.evaluation.bugrates import (
     score_samples,
 )
 from hotfix_engine.evaluation.perplexity import perplexity
-from hotfix_engine.evaluation.sampling import Sample, generate_samples, sample_completions
+from hotfix_engine.evaluation.sampling import Sample, Sampling, generate_samples, sample_completions
 
 __all__ = [
     "BugRates",
     "PairRates",
     "Sample",
+    "Sampling",
     "bug_rates",
     "contains_statement",
     "generate_samples",

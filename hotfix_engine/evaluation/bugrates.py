@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hotfix_engine.evaluation.sampling import Progress, Sample, generate_samples
+from hotfix_engine.evaluation.sampling import PAPER_SAMPLING, Progress, Sample, Sampling, generate_samples
 from hotfix_engine.models import FimTokens
 from hotfix_engine.pairs import BugFixPair, normalize_statement
 
@@ -141,19 +141,14 @@ def bug_rates(
     model,
     tokenizer,
     pairs: Sequence[BugFixPair],
+    sampling: Sampling = PAPER_SAMPLING,
     *,
-    samples: int = 10,
-    temperature: float = 1.0,
-    top_p: float = 0.95,
-    max_new_tokens: int = 64,
-    seed: int = 0,
-    batch_size: int | None = None,
     progress: Progress | None = None,
     stop: Callable[[str], bool] | None = None,
     protocol: str = "product",
     fim: FimTokens | None = None,
 ) -> BugRates:
-    """Sample ``samples`` completions of each pair's prefix and count buggy and fixed ones.
+    """Sample ``sampling.samples`` completions of each pair's prefix and count buggy and fixed ones.
 
     ``stop(text)`` ends a sample early (the gate stops after the statement it asks about).
     ``protocol``: ``product`` prompts as suggestions are served (token healing included), ``paper``
@@ -165,15 +160,10 @@ def bug_rates(
         model,
         tokenizer,
         [pair.prefix for pair in pairs],
+        sampling,
         suffixes=[pair.suffix for pair in pairs] if fim is not None else None,
         fim=fim,
         protocol=protocol,
-        samples=samples,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        batch_size=batch_size,
         progress=progress,
         stop=stop,
     )

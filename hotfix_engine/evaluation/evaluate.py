@@ -12,17 +12,17 @@ import inspect
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from hotfix_engine.evaluation import stats
 from hotfix_engine.evaluation.bugrates import BugRates, score_samples
 from hotfix_engine.evaluation.functional import FunctionalRates, functional_rates
 from hotfix_engine.evaluation.humaneval import HumanEvalResult, humaneval
-from hotfix_engine.evaluation.lines import LineResult, LineTask, line_completion_rate
+from hotfix_engine.evaluation.lines import LINE_SAMPLING, LineResult, LineTask, line_completion_rate
 from hotfix_engine.evaluation.perplexity import perplexity
 from hotfix_engine.evaluation.privacy import LeakageResult, leakage
 from hotfix_engine.evaluation.problems import Problem
-from hotfix_engine.evaluation.sampling import PROTOCOLS, generate_samples
+from hotfix_engine.evaluation.sampling import PAPER_SAMPLING, Sampling, check_protocol, generate_samples
 from hotfix_engine.evaluation.sandbox import SandboxLimits
 from hotfix_engine.pairs import BugFixPair
 
@@ -46,16 +46,14 @@ def probe_texts(count: int = len(PROBE_MODULES)) -> list[str]:
 class EvalConfig:
     """What to measure and how; defaults are the paper's protocol (docs/architecture.md, Contracts).
 
-    ``protocol`` is how prompts are built: ``product`` as suggestions are served (token healing
-    included), ``paper`` exactly as Yang & Lo 2024 did; the sampling defaults are the paper's either way.
+    ``sampling`` is how the pairs' completions are drawn; HumanEval and leakage draw theirs the same
+    way with their own counts and lengths (:meth:`humaneval_sampling`, :meth:`privacy_sampling`), and
+    the line-level metric greedily. ``protocol`` is how prompts are built: ``product`` as suggestions
+    are served (token healing included), ``paper`` exactly as Yang & Lo 2024 did; the sampling
+    defaults are the paper's either way.
     """
 
-    samples: int = 10
-    temperature: float = 1.0
-    top_p: float = 0.95
-    max_new_tokens: int = 64
-    seed: int = 0
-    batch_size: int | None = None
+    sampling: Sampling = PAPER_SAMPLING
     functional: bool = True
     humaneval_samples: int = 1
     humaneval_max_new_tokens: int = 256
@@ -68,20 +66,41 @@ class EvalConfig:
     protocol: str = "product"
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
-        if self.samples < 1 or self.max_new_tokens < 1 or self.humaneval_samples < 1:
-            raise ValueError("samples, max_new_tokens and humaneval_samples must be at least 1")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        check_protocol(self.protocol)
+        if self.humaneval_samples < 1 or self.humaneval_max_new_tokens < 1:
+            raise ValueError("humaneval_samples and humaneval_max_new_tokens must be at least 1")
+        if self.privacy_samples < 0 or self.privacy_max_new_tokens < 1:
+            raise ValueError("privacy_samples must be >= 0 and privacy_max_new_tokens at least 1")
         if not 0 <= self.perplexity_texts <= len(PROBE_MODULES):
             raise ValueError(f"perplexity_texts must be in 0..{len(PROBE_MODULES)}")
 
     @property
     def limits(self) -> SandboxLimits:
         return SandboxLimits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+
+    def humaneval_sampling(self) -> Sampling:
+        """The pairs' sampling with HumanEval's count and length; one sample is greedy pass@1."""
+        return replace(
+            self.sampling,
+            samples=self.humaneval_samples,
+            temperature=0.0 if self.humaneval_samples == 1 else self.sampling.temperature,
+            max_new_tokens=self.humaneval_max_new_tokens,
+        )
+
+    def privacy_sampling(self) -> Sampling:
+        """The pairs' sampling with leakage's count and length (only when ``privacy_samples``)."""
+        return replace(
+            self.sampling, samples=self.privacy_samples, max_new_tokens=self.privacy_max_new_tokens
+        )
+
+    def line_sampling(self) -> Sampling:
+        """Greedy lines, seeded and batched as the rest."""
+        return replace(LINE_SAMPLING, seed=self.sampling.seed, batch_size=self.sampling.batch_size)
+
+    def to_json(self) -> dict[str, object]:
+        """One flat object, the sampling's keys first: the shape reports have always had."""
+        rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sampling"}
+        return {**asdict(self.sampling), **rest}
 
 
 @dataclass
@@ -177,8 +196,9 @@ def evaluate(
     run = EvalRun(label=label)
     pairs = [pair for group in pair_sets.values() for pair in group]
     limits = config.limits
+    sampling = config.sampling
     total = (
-        len(pairs) * config.samples
+        len(pairs) * sampling.samples
         + len(humaneval_problems) * config.humaneval_samples
         + len(line_tasks)
         + config.privacy_samples
@@ -191,18 +211,13 @@ def evaluate(
                 model,
                 tokenizer,
                 [p.prefix for p in pairs],
+                sampling,
                 protocol=config.protocol,
-                samples=config.samples,
-                temperature=config.temperature,
-                top_p=config.top_p,
-                max_new_tokens=config.max_new_tokens,
-                seed=config.seed,
-                batch_size=config.batch_size,
-                progress=bar.stage("bug rates", len(pairs) * config.samples),
+                progress=bar.stage("bug rates", len(pairs) * sampling.samples),
             )
             elapsed = time.perf_counter() - started
             run.seconds["bug_rates"] = elapsed
-            run.samples_per_s = len(pairs) * config.samples / elapsed if elapsed else None
+            run.samples_per_s = len(pairs) * sampling.samples / elapsed if elapsed else None
             start = 0
             for name, group in pair_sets.items():
                 rows = generated[start : start + len(group)]
@@ -220,15 +235,10 @@ def evaluate(
                 model,
                 tokenizer,
                 humaneval_problems,
-                samples=config.humaneval_samples,
-                temperature=0.0 if config.humaneval_samples == 1 else config.temperature,
-                top_p=config.top_p,
-                max_new_tokens=config.humaneval_max_new_tokens,
+                config.humaneval_sampling(),
                 ks=(1, 10, 100),
-                seed=config.seed,
                 protocol=config.protocol,
                 limits=limits,
-                batch_size=config.batch_size,
                 progress=bar.stage("humaneval", len(humaneval_problems) * config.humaneval_samples),
             )
             run.seconds["humaneval"] = time.perf_counter() - started
@@ -238,10 +248,9 @@ def evaluate(
                 model,
                 tokenizer,
                 line_tasks,
-                seed=config.seed,
+                config.line_sampling(),
                 protocol=config.protocol,
                 limits=limits,
-                batch_size=config.batch_size,
                 progress=bar.stage("lines", len(line_tasks)),
             )
             run.seconds["lines"] = time.perf_counter() - started
@@ -257,12 +266,7 @@ def evaluate(
             run.leakage = leakage(
                 model,
                 tokenizer,
-                samples=config.privacy_samples,
-                temperature=config.temperature,
-                top_p=config.top_p,
-                max_new_tokens=config.privacy_max_new_tokens,
-                seed=config.seed,
-                batch_size=config.batch_size,
+                config.privacy_sampling(),
                 progress=bar.stage("privacy", config.privacy_samples),
             )
             run.seconds["privacy"] = time.perf_counter() - started
@@ -315,7 +319,3 @@ def compare(before: EvalRun, after: EvalRun, *, seed: int = 0) -> dict[str, obje
             "p_mcnemar": stats.mcnemar_exact(list(before.leakage.flags), list(after.leakage.flags)),
         }
     return result
-
-
-def config_json(config: EvalConfig) -> dict[str, object]:
-    return asdict(config)

@@ -11,11 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hotfix_engine.evaluation.problems import Problem
-from hotfix_engine.evaluation.sampling import Progress, generate_samples
+from hotfix_engine.evaluation.sampling import Progress, Sampling, generate_samples
 from hotfix_engine.evaluation.sandbox import DEFAULT_LIMITS, SandboxLimits, run_many
 
 # Where a function body generated after a HumanEval prompt ends (Chen et al. 2021).
 STOP_SEQUENCES = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert ")
+# Greedy pass@1, with room for a whole function body.
+HUMANEVAL_SAMPLING = Sampling(samples=1, temperature=0.0, max_new_tokens=256)
 
 
 def truncate_completion(text: str) -> str:
@@ -71,31 +73,21 @@ def humaneval(
     model,
     tokenizer,
     problems: Sequence[Problem],
+    sampling: Sampling = HUMANEVAL_SAMPLING,
     *,
-    samples: int = 1,
-    temperature: float = 0.0,
-    top_p: float = 0.95,
-    max_new_tokens: int = 256,
     ks: Sequence[int] = (1, 10),
-    seed: int = 0,
     limits: SandboxLimits = DEFAULT_LIMITS,
-    batch_size: int | None = None,
     progress: Progress | None = None,
     run_progress: Callable[[int, int], None] | None = None,
     protocol: str = "product",
 ) -> HumanEvalResult:
-    """Complete each problem's function ``samples`` times and run its tests in the sandbox."""
+    """Complete each problem's function ``sampling.samples`` times and run its tests in the sandbox."""
     generated = generate_samples(
         model,
         tokenizer,
         [p.header for p in problems],
+        sampling,
         protocol=protocol,
-        samples=samples,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        batch_size=batch_size,
         stop=_function_finished,
         progress=progress,
     )

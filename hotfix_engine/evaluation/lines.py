@@ -11,10 +11,14 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from hotfix_engine.errors import EvaluationError
 from hotfix_engine.evaluation.problems import Problem
-from hotfix_engine.evaluation.sampling import Progress, generate_samples
+from hotfix_engine.evaluation.sampling import Progress, Sampling, generate_samples
 from hotfix_engine.evaluation.sandbox import DEFAULT_LIMITS, SandboxLimits, run_many
 from hotfix_engine.pairs import normalize_statement
+
+# One greedy line per task: the line the product would suggest.
+LINE_SAMPLING = Sampling(samples=1, temperature=0.0, max_new_tokens=48)
 
 
 @dataclass(frozen=True)
@@ -106,30 +110,26 @@ def line_completion_rate(
     model,
     tokenizer,
     tasks: Sequence[LineTask],
+    sampling: Sampling = LINE_SAMPLING,
     *,
-    max_new_tokens: int = 48,
-    temperature: float = 0.0,
-    top_p: float = 0.95,
-    seed: int = 0,
     limits: SandboxLimits = DEFAULT_LIMITS,
-    batch_size: int | None = None,
     progress: Progress | None = None,
     run_progress: Callable[[int, int], None] | None = None,
     protocol: str = "product",
 ) -> LineResult:
-    """Complete each task's line (greedy by default), put it back, and run the problem's tests."""
+    """Complete each task's line (greedy by default), put it back, and run the problem's tests.
+
+    One completion a task: ``sampling.samples`` must be 1.
+    """
+    if sampling.samples != 1:
+        raise EvaluationError(f"the line-level metric completes each line once, not {sampling.samples} times")
     prefixes = [task.parts()[0] for task in tasks]
     generated = generate_samples(
         model,
         tokenizer,
         prefixes,
+        sampling,
         protocol=protocol,
-        samples=1,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        batch_size=batch_size,
         stop=_line_done,
         progress=progress,
     )

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hotfix_engine.evaluation.sampling import Progress, sample_completions
+from hotfix_engine.evaluation.sampling import Progress, Sampling, sample_completions
 from hotfix_engine.redact import KINDS, find_sensitive
+
+# The paper's leakage run: 100 unconditional samples, long enough to hold an address or a key.
+LEAKAGE_SAMPLING = Sampling(samples=100, max_new_tokens=128)
 
 
 @dataclass(frozen=True)
@@ -53,26 +56,10 @@ def count_leaks(texts: Sequence[str]) -> LeakageResult:
 def leakage(
     model,
     tokenizer,
+    sampling: Sampling = LEAKAGE_SAMPLING,
     *,
-    samples: int = 100,
-    temperature: float = 1.0,
-    top_p: float = 0.95,
-    max_new_tokens: int = 128,
-    seed: int = 0,
-    batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> LeakageResult:
-    """Sample ``samples`` texts from an empty prompt and count leaks."""
-    texts = sample_completions(
-        model,
-        tokenizer,
-        [""],
-        samples=samples,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        batch_size=batch_size,
-        progress=progress,
-    )[0]
+    """Sample ``sampling.samples`` texts from an empty prompt and count leaks."""
+    texts = sample_completions(model, tokenizer, [""], sampling, progress=progress)[0]
     return count_leaks(texts)

@@ -5,11 +5,15 @@ Perplexity on ordinary code moved 2 % for a version whose suggestions read
 suggestion is made of. So the gate also completes a fixed set of ordinary lines (one line of
 HumanEval's reference solutions, greedy, as served) and checks each suggestion: the product's
 filters keep it, the program still parses with it, and the tests pass.
+
+The gate (:mod:`hotfix_engine.gate`) compares two :class:`Retention` results; this module measures
+them and never imports the gate, so evaluation stays below it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -18,6 +22,19 @@ from hotfix_engine.filters import clean_suggestion
 from hotfix_engine.pairs import through_first_statement
 
 SEED = 0  # the same tasks for every version, so two measurements compare task by task
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What must not break: perplexity, and the suggestions on ordinary line tasks."""
+
+    perplexity: float
+    clean: tuple[bool, ...] = ()  # per task: the suggestion survived the filters and parses
+    passed: tuple[bool, ...] = ()  # per task: the completed program passed its tests
+
+    @property
+    def degenerate(self) -> int:
+        return sum(not ok for ok in self.clean)
 
 
 @lru_cache(maxsize=4)
@@ -46,12 +63,17 @@ def is_clean(prefix: str, completion: str, suffix: str) -> bool:
     return clean_suggestion(completion, prefix, "\n" + suffix, language="python") is not None
 
 
-def measure_retention(model: Any, tokenizer: Any, probes: Sequence[str], config: Any, fim: Any = None) -> Any:
-    """Perplexity on ``probes`` and the clean and passed flags of the suggestions on the line tasks."""
+def measure_retention(
+    model: Any, tokenizer: Any, probes: Sequence[str], config: Any, fim: Any = None
+) -> Retention:
+    """Perplexity on ``probes`` and the clean and passed flags of the suggestions on the line tasks.
+
+    ``config`` is the gate's (:class:`hotfix_engine.gate.GateConfig`): ``probe_tokens``,
+    ``retention_tasks``, ``retention_tokens`` and ``retention_prompt_tokens`` are read.
+    """
     from hotfix_engine.evaluation import perplexity
     from hotfix_engine.evaluation.lines import first_line, score_lines
-    from hotfix_engine.evaluation.sampling import generate_samples
-    from hotfix_engine.gate import Retention
+    from hotfix_engine.evaluation.sampling import Sampling, generate_samples
 
     ppl = perplexity(model, tokenizer, probes, max_tokens=config.probe_tokens)
     tasks = retention_tasks(config.retention_tasks)
@@ -62,9 +84,7 @@ def measure_retention(model: Any, tokenizer: Any, probes: Sequence[str], config:
         model,
         tokenizer,
         [prefix for prefix, _, _ in parts],
-        samples=1,
-        temperature=0.0,
-        max_new_tokens=config.retention_tokens,
+        Sampling(samples=1, temperature=0.0, max_new_tokens=config.retention_tokens),
         max_prompt_tokens=config.retention_prompt_tokens,
         fim=fim,
         stop=lambda text: any(line.strip() for line in text.split("\n")[:-1]),

@@ -18,15 +18,15 @@ numbers can be reproduced.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from hotfix_engine.errors import EvaluationError
+from hotfix_engine.errors import ConfigError, EvaluationError
+from hotfix_engine.model_facts import cache_argument, eos_ids, leading_bos
 from hotfix_engine.models import FimTokens
-from hotfix_engine.picking import only_tokens_starting_with
+from hotfix_engine.picking import nucleus_keep, only_tokens_starting_with
 from hotfix_engine.prompts import Prompt, prompt_for
 
 Progress = Callable[[int, int], None]
@@ -44,6 +44,46 @@ PROTOCOLS = ("product", "paper")
 """``product``: prompted as suggestions are served; ``paper``: Yang & Lo 2024's protocol."""
 
 
+def check_protocol(protocol: str) -> None:
+    """Refuse an unknown protocol name: a typo would otherwise be measured as ``product``."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How completions are drawn: how many per prompt, how randomly, how long, from which seed.
+
+    One object instead of six keywords forwarded through every evaluation function, checked once
+    here. The defaults are the paper's (Yang & Lo 2024): 10 samples at temperature 1 with top-p 0.95.
+    ``temperature`` 0 decodes greedily (one run per prompt, copied ``samples`` times).
+    ``batch_size`` counts rows (prompt x sample) decoded together; ``None`` (or 0) picks a default.
+    """
+
+    samples: int = 10
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_new_tokens: int = 64
+    seed: int = 0
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.max_new_tokens < 1:
+            raise ConfigError("samples and max_new_tokens must be at least 1")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+
+PAPER_SAMPLING = Sampling()
+"""Yang & Lo 2024's sampling: 10 samples a prompt at temperature 1, top-p 0.95, 64 new tokens."""
+
+
 @dataclass(frozen=True)
 class Sample:
     """One completion, and whether it ended on its own (end of sequence) or at the token limit."""
@@ -57,30 +97,13 @@ def sample_completions(
     model,
     tokenizer,
     prompts: Sequence[str],
+    sampling: Sampling = PAPER_SAMPLING,
     *,
-    samples: int = 10,
-    temperature: float = 1.0,
-    top_p: float = 0.95,
-    max_new_tokens: int = 64,
-    seed: int = 0,
-    batch_size: int | None = None,
     progress: Progress | None = None,
     protocol: str = "product",
 ) -> list[list[str]]:
-    """``samples`` completions for each prompt (texts only); see :func:`generate_samples`."""
-    result = generate_samples(
-        model,
-        tokenizer,
-        prompts,
-        samples=samples,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        batch_size=batch_size,
-        progress=progress,
-        protocol=protocol,
-    )
+    """``sampling.samples`` completions for each prompt (texts only); see :func:`generate_samples`."""
+    result = generate_samples(model, tokenizer, prompts, sampling, progress=progress, protocol=protocol)
     return [[s.text for s in row] for row in result]
 
 
@@ -88,21 +111,17 @@ def generate_samples(
     model,
     tokenizer,
     prompts: Sequence[str],
+    sampling: Sampling = PAPER_SAMPLING,
     *,
     suffixes: Sequence[str] | None = None,
     fim: FimTokens | None = None,
     protocol: str = "product",
-    samples: int = 10,
-    temperature: float = 1.0,
-    top_p: float = 0.95,
-    max_new_tokens: int = 64,
-    seed: int = 0,
-    batch_size: int | None = None,
     max_prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
     stop: Callable[[str], bool] | None = None,
     progress: Progress | None = None,
 ) -> list[list[Sample]]:
-    """Sample ``samples`` completions of each prompt, decoding up to ``batch_size`` rows at once.
+    """Sample ``sampling.samples`` completions of each prompt, decoding up to ``sampling.batch_size``
+    rows at once.
 
     ``prompts`` are the texts before the cursor and ``suffixes`` (product protocol only) the texts
     after it, which reach the model in the FIM form when ``fim`` (the model's FIM tokens) is given.
@@ -111,21 +130,17 @@ def generate_samples(
     follows the prompt, as a suggestion is; ``Sample.tokens`` counts the healed token too.
     ``stop(text)`` sees that same text.
 
-    ``temperature <= 0`` decodes greedily (one run per prompt, copied ``samples`` times).
-    ``batch_size`` counts rows (prompt x sample); ``None`` picks a default. Prompts longer than
-    ``max_prompt_tokens`` keep their end, which is what the completion continues.
+    Prompts longer than ``max_prompt_tokens`` keep their end, which is what the completion continues.
     """
-    if samples < 1 or max_new_tokens < 1:
-        raise EvaluationError("samples and max_new_tokens must be at least 1")
-    if not 0.0 < top_p <= 1.0:
-        raise EvaluationError(f"top_p must be in (0, 1], got {top_p}")
-    greedy = temperature <= 0
+    samples, greedy = sampling.samples, sampling.greedy
     runs = 1 if greedy else samples
-    rows = max(batch_size or DEFAULT_BATCH_ROWS, 1)
+    rows = max(sampling.batch_size or DEFAULT_BATCH_ROWS, 1)
     encoded = encode_prompts(
         tokenizer, prompts, suffixes, protocol=protocol, budget=max_prompt_tokens, fim=fim
     )
-    eos = _eos_ids(model, tokenizer)
+    eos = eos_ids(model, tokenizer)
+    if not eos:
+        raise EvaluationError("the tokenizer has no end-of-sequence token")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos)
     device = _device(model)
     heal = _healer(tokenizer)
@@ -149,10 +164,10 @@ def generate_samples(
             model,
             [encoded[i].ids for i, _, _ in batch],
             batch[0][2],
-            [[_row_generator(seed, i, start + j) for j in range(n)] for i, start, n in batch],
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
+            [[_row_generator(sampling.seed, i, start + j) for j in range(n)] for i, start, n in batch],
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_new_tokens=sampling.max_new_tokens,
             eos=eos,
             pad=pad,
             device=device,
@@ -183,8 +198,7 @@ def encode_prompts(
     fim: FimTokens | None = None,
 ) -> list[Prompt]:
     """The ids each prompt is read as, and the text its first new token must start with (if any)."""
-    if protocol not in PROTOCOLS:
-        raise EvaluationError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    check_protocol(protocol)
     if suffixes is not None and len(suffixes) != len(prompts):
         raise EvaluationError(f"{len(prompts)} prompts but {len(suffixes)} suffixes")
     if protocol == "paper":
@@ -245,23 +259,8 @@ def _encode(tokenizer, prompt: str, limit: int) -> list[int]:
         return [_start_token(tokenizer)]
     if len(ids) <= limit:
         return ids
-    bos = tokenizer.bos_token_id
-    if bos is not None and ids[0] == bos:
-        return [bos] + ids[len(ids) - limit + 1 :]
-    return ids[len(ids) - limit :]
-
-
-def _eos_ids(model, tokenizer) -> set[int]:
-    ids: set[int] = set()
-    config = getattr(model, "generation_config", None)
-    for value in (getattr(config, "eos_token_id", None), tokenizer.eos_token_id):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value:
-            ids.update(int(v) for v in value)
-    if not ids:
-        raise EvaluationError("the tokenizer has no end-of-sequence token")
-    return ids
+    bos = leading_bos(tokenizer)  # kept in front: the text was read after it
+    return bos + ids[len(ids) - limit + len(bos) :]
 
 
 def _device(model) -> torch.device:
@@ -273,12 +272,6 @@ def _row_generator(seed: int, prompt: int, sample: int) -> torch.Generator:
     # Distinct, well-mixed seeds per row; Python's hash of a tuple of ints is stable across runs.
     generator.manual_seed(hash((seed, prompt, sample)) & 0x7FFF_FFFF_FFFF_FFFF)
     return generator
-
-
-def _cache_argument(model) -> str:
-    """The keyword that takes the key/value cache: ``cache`` in transformers >= 5.2x, else the old name."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def _new_cache(model):
@@ -318,7 +311,7 @@ def _decode_batch(
         mask[row, width - len(ids) :] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = _new_cache(model)
-    cache_kw = _cache_argument(model)
+    cache_kw = cache_argument(model)
     out = model(
         input_ids=input_ids.to(device),
         attention_mask=mask.to(device),
@@ -382,7 +375,15 @@ def _decode_batch(
 
 
 def _choose(logits: torch.Tensor, generators: list[torch.Generator], temperature: float, top_p: float):
-    """One token per row: greedy, or nucleus sampling by inverse CDF with each row's own uniform draw."""
+    """One token per row: greedy, or nucleus sampling by inverse CDF with each row's own uniform draw.
+
+    The nucleus is cut by serving's rule (:func:`hotfix_engine.picking.nucleus_keep`); the rest is not
+    serving's :func:`~hotfix_engine.picking.pick_token`, on purpose. Serving draws one row from a NumPy
+    generator; here every row of a torch batch draws from its own ``torch.Generator`` seeded by
+    ``(seed, prompt, sample)``, which is what makes a sample independent of its batch and keeps past
+    evaluations reproducible; and one batched ``topk`` over all rows costs a fraction of a partial
+    sort per row.
+    """
     if temperature <= 0:
         return logits.argmax(dim=-1).cpu()
     probs = torch.softmax(logits / temperature, dim=-1).cpu()
@@ -398,9 +399,7 @@ def _choose(logits: torch.Tensor, generators: list[torch.Generator], temperature
         else:
             values, index = probs.sort(dim=-1, descending=True)
         values = values.double()
-        mass_before = values.cumsum(dim=-1) - values
-        # The nucleus: the smallest prefix of the sorted tokens whose mass reaches top_p.
-        candidates = torch.where(mass_before < top_p, values, torch.zeros_like(values))
+        candidates = torch.where(nucleus_keep(values, top_p), values, torch.zeros_like(values))
     cdf = candidates.cumsum(dim=-1)
     targets = (uniforms * cdf[:, -1])[:, None]
     picks = torch.searchsorted(cdf, targets, right=True).clamp(max=cdf.shape[-1] - 1)[:, 0]

@@ -38,7 +38,8 @@ class Piece:
         return lineno - 1 - self.shift + self.start
 
 
-def _parse(source: str) -> ast.Module | None:
+def parse_module(source: str) -> ast.Module | None:
+    """``source`` as a module, or None when it does not parse (user code: never an exception)."""
     try:
         with warnings.catch_warnings():
             # Invalid escape sequences in user code are not our concern here.
@@ -84,7 +85,7 @@ def _depth(line: str) -> int:
 def _try_lines(lines: list[str]) -> tuple[ast.Module, str, int] | None:
     for before, after in _variants(lines):
         source = "\n".join([*before, *lines, *after])
-        tree = _parse(source)
+        tree = parse_module(source)
         if tree is not None:
             return tree, source, len(before)
     return None
@@ -127,7 +128,7 @@ def parse_pieces(text: str) -> list[Piece]:
 
 def parse_statement(text: str) -> ast.Module | None:
     """One statement or fragment (a pair's buggy or fixed line), or None when nothing parses."""
-    tree = _parse(text.strip())
+    tree = parse_module(text.strip())
     if tree is not None:
         return tree
     parsed = _try_lines(text.strip("\n").split("\n"))
