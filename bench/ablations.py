@@ -82,7 +82,7 @@ def main() -> int:
     from hotfix_engine.models import load_model
     from hotfix_engine.pairs import problem_of, split_by_problem
     from hotfix_engine.starter import StarterGoal, decide_starter, write_evidence
-    from hotfix_engine.trainer import TrainConfig
+    from hotfix_engine.train_config import TrainConfig
 
     out = Path(args.out)
     pairs, duplicates = dedupe_pairs(load_corpus(args.corpus))

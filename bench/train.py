@@ -80,8 +80,9 @@ def main() -> int:
     from hotfix_engine.evaluation import Sampling, bug_rates, perplexity
     from hotfix_engine.models import load_model
     from hotfix_engine.pairs import load_pair_files, split_pairs
+    from hotfix_engine.train_config import TrainConfig
     from hotfix_engine.train_data import build_training_data, retention_probe_texts
-    from hotfix_engine.trainer import TrainConfig, train
+    from hotfix_engine.trainer import train
 
     torch.set_num_threads(args.threads)
     load_start = os.getloadavg()

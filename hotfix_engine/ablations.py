@@ -2,7 +2,7 @@
 
 Yang & Lo (2024) ask which of learn, unlearn and retain a hotfix needs, whether LoRA beats other
 parameter-efficient methods, and how rank and learning rate matter. Here each question is a group of
-:class:`Ablation` rows derived from one base :class:`~hotfix_engine.trainer.TrainConfig`, so rows
+:class:`Ablation` rows derived from one base :class:`~hotfix_engine.train_config.TrainConfig`, so rows
 differ only in what their group varies. Every configuration trains from the bare base model on the
 train side of a split by problem and is measured on the held-out problems with the product's prompts
 and the same seeds as the base, so each row is compared with the base pair by pair
@@ -34,7 +34,7 @@ from hotfix_engine.evaluation.lines import LineTask
 from hotfix_engine.evaluation.problems import Problem
 from hotfix_engine.pairs import BugFixPair
 from hotfix_engine.starter import StarterGoal, decide_starter
-from hotfix_engine.trainer import DEFAULT_LR, TrainConfig
+from hotfix_engine.train_config import DEFAULT_LR, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -337,8 +337,9 @@ def run_ablations(
     Returns the table (also written to ``out_dir``): the base's summary, one row per ablation with
     its summary, its paired comparison with the base, and the starter decision on it.
     """
+    from hotfix_engine.adapters_slot import unwrap
     from hotfix_engine.evaluation.evaluate import evaluate
-    from hotfix_engine.trainer import save_adapter, unwrap
+    from hotfix_engine.trainer import save_adapter
 
     eval_config = eval_config or EvalConfig()
     goal = goal or StarterGoal()

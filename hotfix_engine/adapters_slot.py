@@ -93,8 +93,8 @@ class AdapterSlot:
             return
         if len(self.peft_model.peft_config) == 1:
             # peft refuses to delete the last adapter; unwrap instead and start afresh next time.
+            unwrap(self.peft_model)
             self.peft_model = None
-            _strip_peft_layers(self.base)
             return
         self.peft_model.delete_adapter(name)
 
@@ -108,13 +108,15 @@ def _adapter_name(version: str) -> str:
     return "hotfix_" + "".join(c if c.isalnum() else "_" for c in version)
 
 
-def _strip_peft_layers(base: Any) -> None:
-    """Put the base model's original layers back after its last adapter is removed."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
+def unwrap(peft_model: Any) -> Any:
+    """Take every adapter off and give the base model back as it was, through peft's own ``unload``.
 
-    for parent in list(base.modules()):
-        for child_name, child in list(parent.named_children()):
-            if isinstance(child, BaseTunerLayer):
-                setattr(parent, child_name, child.get_base_layer())
-    if hasattr(base, "peft_config"):
-        del base.peft_config
+    LoRA and IA3 wrap the base's layers in place: ``unload`` puts the originals back and drops the
+    base's ``peft_config``. Prompt-style adapters never touch the base, which is simply handed back.
+    """
+    if (
+        getattr(peft_model, "active_peft_config", None) is not None
+        and peft_model.active_peft_config.is_prompt_learning
+    ):
+        return peft_model.get_base_model()
+    return peft_model.unload()

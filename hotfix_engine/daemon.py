@@ -14,10 +14,8 @@ import hashlib
 import json
 import logging
 import os
-import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -27,35 +25,24 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from hotfix_engine.adapters import consumed_records, write_json_atomic
+from hotfix_engine.background import start_training_run
 from hotfix_engine.errors import ConfigError
-from hotfix_engine.paths import logs_dir, private_dir
-from hotfix_engine.processes import process_alive, spawn_low_priority
-from hotfix_engine.trainer_status import read_status, write_status
+from hotfix_engine.paths import private_dir
+from hotfix_engine.processes import process_alive
+from hotfix_engine.trainer_status import (
+    TRAIN_BUSY,
+    read_status,
+    train_lock_path,
+    training_locked,
+    write_status,
+)
 
 log = logging.getLogger(__name__)
 
 REQUEST_FILE = "train-request"  # touched by `hotfix.train` to ask for a run now
-TRAIN_ARGS_ENV = "HOTFIX_TRAIN_ARGS"  # extra `hotfix train` options for every run, e.g. "--epochs 5"
 CHANGES = {"created", "modified", "moved", "deleted", "closed"}  # watchdog event types that are writes
-TRAIN_BUSY = "another training run is in progress for this data folder"  # trainer's refusal, one line
 STATE_FILE = "daemon.json"  # what the daemon is waiting for, for `hotfix status` and the editor
 REFUSED = -2  # train_once: the run found another run (a manual `hotfix train`) holding the training lock
-
-
-def train_lock_path(data_dir: Path) -> Path:
-    """The lock of the one training run a data folder allows; `hotfix train` holds it while it runs."""
-    return Path(data_dir) / "trainer" / "train.lock"
-
-
-def training_locked(data_dir: Path) -> bool:
-    """Whether a training run holds the lock now (a probe: taken and let go at once)."""
-    lock = FileLock(str(train_lock_path(data_dir)), mode=0o600)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return True
-    lock.release()
-    return False
 
 
 def read_daemon_state(data_dir: Path) -> dict[str, Any]:
@@ -160,6 +147,7 @@ class Daemon:
         self.waiting: str | None = None  # a due run waiting for another run's training lock: why it is due
         self._waiting_requested = False  # that run was asked for (the request file is gone by then)
         self._wake = threading.Event()
+        self.serving = threading.Event()  # set while this daemon holds the folder and watches it
 
     # -- watching ---------------------------------------------------------------------
 
@@ -202,6 +190,7 @@ class Daemon:
         observer = self._observer()
         observer.start()
         log.info("hotfix daemon watching %s", self.data_dir)
+        self.serving.set()
         try:
             while not stop.is_set():
                 self._wake.wait(self.policy.poll_s)
@@ -213,6 +202,7 @@ class Daemon:
             observer.stop()
             observer.join(timeout=5)
             self._stop_child()
+            self.serving.clear()
             lock.release()
         return 0
 
@@ -275,29 +265,8 @@ class Daemon:
 
         Returns its exit code, -1 when stopped, or REFUSED when another run held the training lock.
         """
-        logs = logs_dir(self.data_dir)
-        private_dir(logs)
-        log_file = logs / f"train-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        command = [
-            sys.executable,
-            "-m",
-            "hotfix_engine",
-            "train",
-            "--from-store",
-            "--data-dir",
-            str(self.data_dir),
-        ]
-        if self.model:
-            command += ["--model", self.model]
-        command += [
-            "--log-file",
-            str(log_file),
-            *self.train_args,
-            *shlex.split(os.environ.get(TRAIN_ARGS_ENV, "")),
-        ]
-        log.info("training: %s", " ".join(command))
         self.runs += 1
-        self.child = spawn_low_priority(command, log_file)
+        self.child, log_file = start_training_run(self.data_dir, self.model, extra_args=self.train_args)
         while self.child.poll() is None:
             if stop.wait(0.5):
                 self._stop_child()

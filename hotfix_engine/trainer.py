@@ -1,112 +1,39 @@
 """The hotfix training loop: one flat pass over learn / unlearn / retain batches (nanoGPT style).
 
-Every hyperparameter lives in :class:`TrainConfig` with a default and a one-line reason. The base
-model stays frozen; peft wraps it with a LoRA (default), IA3, prefix or prompt adapter, and the
-retain term's reference is the same model with the adapter disabled, so there is never a second copy
-in memory. Losses are computed only at the positions that need them (Gemma's 262k-word output layer
-makes full logits the time and memory hog).
+Every hyperparameter lives in :class:`~hotfix_engine.train_config.TrainConfig` with a default and a
+one-line reason. The base model stays frozen; peft wraps it with a LoRA (default), IA3, prefix or
+prompt adapter, and the retain term's reference is the same model with the adapter disabled, so there
+is never a second copy in memory. Losses are computed only at the positions that need them (Gemma's
+262k-word output layer makes full logits the time and memory hog). A whole run (measure the current
+version, train, gate, publish) is ``training_run.py``; this module only trains.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
 import random
-import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from hotfix_engine import objectives
+from hotfix_engine.adapters_slot import unwrap
 from hotfix_engine.errors import Cancelled, TrainingError
+from hotfix_engine.model_facts import cache_argument
 from hotfix_engine.paths import private_dir
+from hotfix_engine.train_config import TrainConfig
 from hotfix_engine.train_data import Example, TokenSpan, TrainingData
 
 log = logging.getLogger(__name__)
 
-METHODS = ("lora", "ia3", "prefix", "prompt")
-# Learning rates that move each method visibly within a few dozen steps: prompt-style methods train
-# a handful of embedding vectors and need a far higher rate than low-rank weight updates.
-DEFAULT_LR = {"lora": 1e-3, "ia3": 5e-3, "prefix": 1e-2, "prompt": 3e-2}
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides what a run produces. Defaults are what `hotfix train` uses."""
-
-    method: str = "lora"  # LoRA: the paper's choice; small, hot-swappable between requests
-    weights: tuple[tuple[str, float], ...] = tuple(objectives.DEFAULT_WEIGHTS.items())  # measured: see there
-    learn_tokens: str = "whole"  # the whole fixed line: the model must write all of it, not just the diff
-    unlearn_loss: str = "unlikelihood"  # bounded; gradient ascent runs away (docs/architecture.md, Contracts)
-    unlearn_tokens: str = "changed"  # shared tokens fight the learn term (docs/architecture.md, Contracts)
-    retain_loss: str = "kl"  # at weight 50 over 32 positions: +0.7 % held-out perplexity (hidden: +3.4 %)
-    epochs: int = 3  # the paper's small data converges in a few passes; more memorises the prompt
-    lr: float | None = None  # None: DEFAULT_LR for the method
-    batch_size: int = 4  # pairs per step; each pair is two sequences (fixed and buggy)
-    max_context: int = 64  # prefix tokens kept: the line's function is usually all the context it needs
-    max_target: int = 48  # tokens of a statement; longer lines are truncated
-    retain_windows: int = 32  # distinct windows of ordinary code for the retain term
-    window_tokens: int = 64  # tokens per retain window: short, so the base pass stays cheap
-    retain_positions: int = 32  # trailing positions of a window scored (full-vocabulary KL is costly)
-    retain_batch: int = 4  # windows per step: with fewer, held-out perplexity drifted past the 2 % gate
-    lora_r: int = 8  # rank 8 fixes single statements; keep fixed so peft hot-swap stays valid
-    lora_alpha: int = 16  # alpha = 2r, the usual scale
-    target_modules: tuple[str, ...] | None = None  # None: found per architecture (target_modules_for)
-    num_virtual_tokens: int = 8  # prefix/prompt length: a few vectors suffice for a narrow behaviour
-    share_context: bool = (
-        True  # run a pair's shared context once for both sides (LoRA/IA3): ~40 % fewer tokens
-    )
-    grad_clip: float = 1.0  # keeps one odd batch from undoing the rest
-    ga_max_nll: float = 6.0  # gradient-ascent stop rule: a token with p < e^-6 is unlearnt enough
-    npo_beta: float = 0.1  # NPO temperature from Zhang et al. 2024
-    seed: int = 0  # same data + config + seed -> same adapter
-    threads: int | None = None  # None: every core when niced (completions come first), else half
-    nice: int = 10  # lower CPU priority of the training process (0 leaves it alone)
-
-    def __post_init__(self) -> None:
-        def check(name: str, value: str, valid: Sequence[str]) -> None:
-            if value not in valid:
-                raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
-
-        check("method", self.method, METHODS)
-        check("learn_tokens", self.learn_tokens, objectives.LEARN_TOKENS)
-        check("unlearn_tokens", self.unlearn_tokens, objectives.LEARN_TOKENS)
-        check("unlearn_loss", self.unlearn_loss, objectives.UNLEARN_LOSSES)
-        check("retain_loss", self.retain_loss, objectives.RETAIN_LOSSES)
-        object.__setattr__(self, "weights", tuple(objectives.validate_weights(dict(self.weights)).items()))
-        positive = ["epochs", "batch_size", "max_context", "max_target", "window_tokens", "retain_positions"]
-        positive += ["retain_batch", "lora_r", "lora_alpha", "num_virtual_tokens"]
-        bad = [name for name in positive if getattr(self, name) < 1]
-        if (
-            bad
-            or (self.lr is not None and not self.lr > 0)
-            or (self.threads is not None and self.threads < 1)
-        ):
-            raise ValueError(f"must be positive: {', '.join(bad) or 'lr/threads'}")
-        if self.retain_positions > self.window_tokens - 1:
-            raise ValueError("retain_positions must be smaller than window_tokens")
-
-    @property
-    def weight_map(self) -> dict[str, float]:
-        return dict(self.weights)
-
-    @property
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.method]
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["weights"] = self.weight_map
-        data["lr"] = self.learning_rate
-        return data
 
 
 @dataclass
@@ -347,12 +274,6 @@ def _last_hidden(model: Any, batch: _Batch, virtual_tokens: int = 0) -> torch.Te
     return hidden.reshape(-1, hidden.shape[-1])
 
 
-def _cache_argument(model: Any) -> str:
-    """The keyword (and output field) of the KV cache: ``cache`` in transformers >= 5.2x, before that the old name."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
-
-
 def _shared_rows(
     model: Any, spans: Sequence[tuple[TokenSpan, dict[str, bool]]], pad_id: int
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -413,7 +334,7 @@ def _shared_rows(
             for i in idx:
                 if i:
                     keep[m, i - 1] = True  # the input at i - 1 predicts target token i
-        cache_name = _cache_argument(model)
+        cache_name = cache_argument(model)
         cache = getattr(first, cache_name)
         cache.batch_select_indices(torch.tensor(owner, device=device))
         attention = torch.cat([ctx_mask[owner], cont_mask.to(device)], dim=1)
@@ -506,14 +427,37 @@ def train(
     on_step: Callable[[int, int, dict[str, float]], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> TrainResult:
-    """Train an adapter on ``data``; the base ``model`` is frozen and wrapped in place by peft."""
-    from tqdm import tqdm
+    """Train an adapter on ``data``; the base ``model`` is frozen and wrapped in place by peft.
 
+    A run that fails (cancelled, out of memory, nothing to train, diverged, interrupted) takes its
+    adapter layers off again, so the caller's base model is left as it was given.
+    """
     if not data.examples:
         raise TrainingError("no training examples")
     threads = lower_priority(config)
-    rng = random.Random(config.seed)
     peft_model = wrap_model(model, config, init_adapter)
+    try:
+        history, seconds = _optimise(peft_model, tokenizer, data, config, threads, progress, on_step, cancel)
+    except BaseException:
+        unwrap(peft_model)
+        raise
+    return TrainResult(peft_model, len(history), seconds, history)
+
+
+def _optimise(
+    peft_model: Any,
+    tokenizer: Any,
+    data: TrainingData,
+    config: TrainConfig,
+    threads: int,
+    progress: bool,
+    on_step: Callable[[int, int, dict[str, float]], None] | None,
+    cancel: threading.Event | None,
+) -> tuple[list[dict[str, float]], float]:
+    """The flat loop over epochs and batches; returns one history row per step and the seconds it took."""
+    from tqdm import tqdm
+
+    rng = random.Random(config.seed)
     peft_model.eval()  # no dropout anywhere: gradients still flow, and runs are reproducible
     params = trainable_parameters(peft_model)
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
@@ -578,246 +522,10 @@ def train(
         raise TrainingError("no step had anything to train: the chosen objectives do not fit the data")
     if not all(math.isfinite(row["loss"]) for row in history[-3:]):
         raise TrainingError("the loss diverged (not finite); lower the learning rate")
-    return TrainResult(peft_model, step, time.monotonic() - started, history)
+    return history, time.monotonic() - started
 
 
 def save_adapter(peft_model: Any, folder: Path) -> None:
     """Write the peft files (adapter_config.json, adapter_model.safetensors) into ``folder``."""
     private_dir(folder)
     peft_model.save_pretrained(str(folder), safe_serialization=True)
-
-
-# --- One hotfix run: measure the current version, train, gate, publish -------------------------
-
-
-@dataclass
-class RunOutcome:
-    """What a run produced: the new version (published or not), the gate's decision, the training log."""
-
-    version: Any  # AdapterVersion
-    decision: Any  # GateDecision | None (None: not gated)
-    made_current: bool
-    result: TrainResult
-
-
-def unwrap(peft_model: Any) -> Any:
-    """Detach the adapter and give the base model back as it was (LoRA/IA3 layers removed)."""
-    if (
-        getattr(peft_model, "active_peft_config", None) is not None
-        and peft_model.active_peft_config.is_prompt_learning
-    ):
-        return peft_model.get_base_model()
-    return peft_model.unload()
-
-
-def measure_version(
-    model: Any,
-    tokenizer: Any,
-    folder: Path | None,
-    measure: Any,
-    **kwargs: Any,
-) -> Any:
-    """Measure the base model with the adapter in ``folder`` (None: no adapter), leaving the base as it was."""
-    if folder is None:
-        return measure(model, tokenizer, **kwargs)
-    from peft import PeftModel
-
-    try:
-        peft_model = PeftModel.from_pretrained(model, str(folder))
-    except Exception as exc:
-        raise TrainingError(f"cannot load the current adapter ({folder}): {exc}") from None
-    try:
-        peft_model.eval()
-        return measure(peft_model, tokenizer, **kwargs)
-    finally:
-        unwrap(peft_model)
-
-
-def train_and_publish(
-    loaded: Any,
-    data: TrainingData,
-    held_out: Sequence[Any],
-    config: TrainConfig,
-    *,
-    taught: Sequence[Any] = (),
-    data_dir: Path,
-    publish: bool = True,
-    adapter_base: str = "current",
-    gate_config: Any = None,
-    measure: Any = None,
-    force: bool = False,
-    progress: bool = True,
-    cancel: threading.Event | None = None,
-    extra_manifest: dict[str, Any] | None = None,
-) -> RunOutcome:
-    """The whole `hotfix train`: one run at a time per data folder, status kept for other processes.
-
-    The gate (hotfix_engine.gate) weighs the ``taught`` pairs (what the version was trained on), the
-    ``held_out`` ones (never seen) and retention; with neither kind of pair the gate is skipped and
-    the version is kept unpublished. The current version's retention is measured once and reused by
-    later runs (``gate_cache.py``). ``measure`` replaces :func:`hotfix_engine.gate.measure` (tests
-    inject a fake). Any failure leaves no version behind and ``current`` untouched.
-    """
-    from filelock import FileLock, Timeout
-
-    from hotfix_engine import gate
-    from hotfix_engine.adapters import AdapterRegistry, kill_point
-    from hotfix_engine.daemon import TRAIN_BUSY, train_lock_path
-    from hotfix_engine.gate_cache import GateCache
-    from hotfix_engine.gguf_lora import GGUF_LORA_FILE, export_gguf_lora
-    from hotfix_engine.models import gguf_file
-    from hotfix_engine.train_data import pairs_hash, retention_probe_texts
-    from hotfix_engine.trainer_status import write_status
-
-    if adapter_base not in ("current", "none"):
-        raise ValueError(f"unknown adapter base {adapter_base!r}; valid: current, none")
-    gate_config = gate_config or gate.GateConfig()
-    measure = measure or gate.measure
-    model, tokenizer = loaded.model, loaded.tokenizer
-    registry = AdapterRegistry(data_dir, loaded.key)
-    lock_path = train_lock_path(Path(data_dir))
-    private_dir(lock_path.parent)
-    lock = FileLock(str(lock_path), mode=0o600)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise TrainingError(TRAIN_BUSY) from None  # the daemon recognises this line and waits
-    lower_priority(config)  # the gate's measurements too: they are most of a small run
-    started = time.time()
-    staged: Path | None = None
-    peft_model = None
-    try:
-        write_status(
-            data_dir,
-            state="evaluating",
-            progress=0.0,
-            message="measuring the current version",
-            pid=os.getpid(),
-            started=started,
-        )
-        current = registry.current()
-        probes = retention_probe_texts(gate_config.probe_texts)
-        before = None
-        gated = bool(held_out or taught)
-        common = {
-            "taught": taught,
-            "held_out": held_out,
-            "probes": probes,
-            "config": gate_config,
-            "fim": getattr(loaded, "fim", None),
-        }
-        cache = GateCache(data_dir, loaded.key, current.version if current else None, gate_config, probes)
-        t0 = time.monotonic()
-        if gated:
-            before = measure_version(
-                model, tokenizer, current.path if current else None, measure, retention=cache.load(), **common
-            )
-            cache.save(before.retention)
-        measure_before_s = time.monotonic() - t0
-
-        def on_step(step: int, total: int, row: dict[str, float]) -> None:
-            kill_point("train")
-            if step == 1 or step == total or step % 5 == 0:
-                write_status(
-                    data_dir,
-                    state="training",
-                    progress=step / total,
-                    message=f"step {step}/{total}, loss {row['loss']:.3f}",
-                )
-
-        write_status(data_dir, state="training", progress=0.0, message="training")
-        init = current.path if (adapter_base == "current" and current is not None) else None
-        result = train(
-            model,
-            tokenizer,
-            data,
-            config,
-            init_adapter=init,
-            progress=progress,
-            on_step=on_step,
-            cancel=cancel,
-        )
-        peft_model = result.model
-        decision = None
-        t0 = time.monotonic()
-        if gated and before is not None:
-            write_status(data_dir, state="evaluating", progress=None, message="measuring the new version")
-            peft_model.eval()
-            after = measure(peft_model, tokenizer, **common)
-            decision = gate.decide(after, before, gate_config)
-        measure_after_s = time.monotonic() - t0
-        accepted = bool(decision and decision.accepted) or force
-        if decision is None:
-            reason = "not gated (no pairs to judge it on)" + ("; published with --force" if force else "")
-        else:
-            reason = decision.reason + ("; published with --force" if force and not decision.accepted else "")
-        write_status(data_dir, state="publishing", progress=None, message="writing the new version")
-        staged = registry.staging()
-        save_adapter(peft_model, staged)
-        gguf_error = None
-        if config.method == "lora":
-            # Written inside the staged folder, so the version appears with its llama.cpp form or not at all.
-            try:
-                base_gguf = gguf_file(loaded.spec)
-                if base_gguf is not None:
-                    export_gguf_lora(staged, base_gguf, staged / GGUF_LORA_FILE)
-            except Exception as exc:  # the peft form is the version; llama.cpp can convert it later
-                log.warning("could not write the GGUF form of the adapter: %s", exc)
-                gguf_error = str(exc) or type(exc).__name__
-        manifest = {
-            "model": loaded.spec,
-            "model_key": loaded.key,
-            "method": config.method,
-            "config": config.to_json(),
-            "objectives": config.weight_map,
-            "data": {
-                **data.hashes,
-                "held_out": pairs_hash(held_out),
-                "taught": pairs_hash(taught),
-                "n_taught": len(taught),
-                **{f"n_{k}": v for k, v in data.counts.items()},
-                "n_held_out": len(held_out),
-            },
-            "metrics": {"train": result.summary(), "gate": decision.to_json() if decision else None},
-            "parent": current.version if current else None,
-            "continued_from": current.version if (init is not None and current is not None) else None,
-            "time_s": {
-                "train": round(result.seconds, 2),
-                "measure_current": round(measure_before_s, 2),
-                "measure_new": round(measure_after_s, 2),
-                "total": round(time.time() - started, 2),
-            },
-            "gate": {
-                "accepted": bool(decision and decision.accepted),
-                "reason": reason,
-                "forced": force,
-                "evidence": [e.line() for e in decision.evidence] if decision else [],
-                "seconds": round(measure_before_s + measure_after_s, 2),
-            },
-            "published": accepted,
-            **({"gguf_lora": gguf_error} if gguf_error else {}),
-            **(extra_manifest or {}),
-        }
-        kill_point("staged")
-        # The records go inside the version, so that marking them consumed survives a kill after the rename.
-        version = registry.add(staged, manifest, make_current=publish and accepted, consumed=data.record_ids)
-        staged = None
-        made_current = publish and accepted
-        summary = {
-            "version": version.version,
-            "published": accepted,
-            "current": made_current,
-            "reason": reason,
-        }
-        write_status(data_dir, state="idle", progress=None, message=reason, pid=None, last_result=summary)
-        return RunOutcome(version, decision, made_current, result)
-    except BaseException as exc:
-        message = str(exc) if isinstance(exc, Exception) else "interrupted"
-        write_status(data_dir, state="failed", progress=None, message=message or type(exc).__name__, pid=None)
-        raise
-    finally:
-        if staged is not None:
-            shutil.rmtree(staged, ignore_errors=True)
-        if peft_model is not None:
-            unwrap(peft_model)
-        lock.release()

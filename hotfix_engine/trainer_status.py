@@ -1,8 +1,10 @@
-"""The trainer's state for other processes: ``<data_dir>/trainer/status.json``, replaced atomically.
+"""What other processes can know of a training run: its status file and its lock.
 
-The server's ``hotfix/status`` and the VS Code status bar read it; a reader never sees a half-written
-file. A "training" state whose pid is gone (a killed run) reads as "failed", so a crash never leaves
-the editor showing a run that will not finish.
+``<data_dir>/trainer/status.json`` is replaced atomically: the server's ``hotfix/status``, the
+progress it relays and ``hotfix status`` read it, and a reader never sees a half-written file. A
+"training" state whose pid is gone (a killed run) reads as "failed", so a crash never leaves the
+editor showing a run that will not finish. ``trainer/train.lock`` allows one run a data folder: a
+run holds it from start to end, and the daemon probes it before it starts one.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from hotfix_engine.adapters import write_json_atomic
 from hotfix_engine.processes import process_alive
 
 STATES = ("idle", "training", "evaluating", "publishing", "failed")
 FIELDS = ("state", "progress", "message", "pid", "started", "last_result")
 RUNNING = ("training", "evaluating", "publishing")
+TRAIN_BUSY = "another training run is in progress for this data folder"  # a refused run's one line
 
 
 def status_path(data_dir: Path) -> Path:
@@ -61,3 +66,19 @@ def write_status(data_dir: Path, **fields: Any) -> dict[str, Any]:
     status["updated"] = time.time()
     write_json_atomic(status_path(data_dir), status)
     return status
+
+
+def train_lock_path(data_dir: Path) -> Path:
+    """The lock of the one training run a data folder allows; `hotfix train` holds it while it runs."""
+    return Path(data_dir) / "trainer" / "train.lock"
+
+
+def training_locked(data_dir: Path) -> bool:
+    """Whether a training run holds the lock now (a probe: taken and let go at once)."""
+    lock = FileLock(str(train_lock_path(data_dir)), mode=0o600)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False

@@ -18,7 +18,7 @@ from hotfix_engine.evaluation.lines import LineTask
 from hotfix_engine.evaluation.problems import Problem
 from hotfix_engine.evaluation.sampling import Sampling
 from hotfix_engine.pairs import BugFixPair
-from hotfix_engine.trainer import DEFAULT_LR, TrainConfig
+from hotfix_engine.train_config import DEFAULT_LR, TrainConfig
 
 TINY = TrainConfig(
     epochs=1,
@@ -97,7 +97,7 @@ def test_one_step_trains_for_every_configuration_on_the_tiny_model():
         if config.method == "lora":
             assert (peft_config.r, peft_config.lora_alpha) == (config.lora_r, config.lora_alpha)
         model = result.model
-        from hotfix_engine.trainer import unwrap
+        from hotfix_engine.adapters_slot import unwrap
 
         model = unwrap(model)
         assert not any(isinstance(m, BaseTunerLayer) for m in model.modules())

@@ -76,7 +76,8 @@ async def test_feedback_becomes_a_live_adapter_and_continuous_mode_follows_its_s
             10,
             "the run's progress (the server polls the trainer's status once a second)",
         )
-        assert (await doc.inline(types.Position(0, 0))) is not None
+        after = Doc(client, "after-the-swap", "def f(x):\n    return ")
+        assert len((await after.inline()).items) == 1
 
         # Turning the setting off stops the daemon; the adapter stays.
         client.workspace_did_change_configuration(

@@ -1,3 +1,4 @@
+import signal
 import subprocess
 import sys
 import threading
@@ -66,15 +67,31 @@ def test_only_one_daemon_serves_a_folder(isolated_home):
     thread = threading.Thread(target=first.run, args=(stop,))
     thread.start()
     try:
-        time.sleep(0.5)
-        assert Daemon(isolated_home, None, EAGER).run(threading.Event()) == 3
+        assert first.serving.wait(30), "the first daemon never started serving"
+        # Already told to stop: a second daemon that wrongly took the folder returns 0 at once
+        # instead of serving (and hanging the test) until the suite's timeout.
+        assert Daemon(isolated_home, None, EAGER).run(stopped()) == 3
     finally:
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
 
 
-def test_stopping_mid_run_ends_the_trainer_and_leaves_no_version(isolated_home, monkeypatch):
+def stopped() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
+def wait_until(check, what: str, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return result
+
+
+def test_stopping_mid_run_asks_the_trainer_to_end_and_says_so(isolated_home, monkeypatch):
     add_edit_pairs(isolated_home)
     daemon = Daemon(isolated_home, None, EAGER)
     slow = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -84,14 +101,16 @@ def test_stopping_mid_run_ends_the_trainer_and_leaves_no_version(isolated_home, 
     stop = threading.Event()
     thread = threading.Thread(target=daemon.tick, args=(stop,))
     thread.start()
-    time.sleep(1.0)
-    child = daemon.child
-    assert child is not None and child.poll() is None
+    child = wait_until(lambda: daemon.child, "the daemon to start its trainer")
+    assert child.poll() is None
+    asked = time.monotonic()
     stop.set()
     thread.join(timeout=30)
-    assert not thread.is_alive() and child.poll() is not None
+    assert not thread.is_alive()
+    # SIGTERM, not the SIGKILL that follows 15 s later: a real trainer unwinds on it and removes its
+    # staging folder (test_trainer's SIGTERM test checks that no version is left).
+    assert child.returncode == -signal.SIGTERM and time.monotonic() - asked < 10
     assert read_status(isolated_home)["message"] == "training stopped"
-    assert not any((isolated_home / "adapters").glob("*/v*"))
 
 
 def test_reading_the_store_is_not_feedback_so_the_daemon_gets_idle(isolated_home):
@@ -106,7 +125,8 @@ def test_reading_the_store_is_not_feedback_so_the_daemon_gets_idle(isolated_home
 def test_a_run_due_while_a_manual_run_holds_the_lock_waits_for_it_then_runs(isolated_home):
     from filelock import FileLock
 
-    from hotfix_engine.daemon import read_daemon_state, train_lock_path
+    from hotfix_engine.daemon import read_daemon_state
+    from hotfix_engine.trainer_status import train_lock_path
 
     add_edit_pairs(isolated_home)
     daemon = Daemon(isolated_home, "embedded:no-such-model", EAGER)
@@ -128,7 +148,7 @@ def test_a_run_due_while_a_manual_run_holds_the_lock_waits_for_it_then_runs(isol
 
 def test_a_run_refused_at_start_by_a_manual_run_waits_too(isolated_home, monkeypatch):
     import hotfix_engine.daemon as daemon_module
-    from hotfix_engine.daemon import TRAIN_BUSY
+    from hotfix_engine.trainer_status import TRAIN_BUSY
 
     add_edit_pairs(isolated_home)
     daemon = Daemon(isolated_home, None, EAGER)

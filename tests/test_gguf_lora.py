@@ -339,11 +339,12 @@ def test_exporting_needs_no_torch(lora_folder, models, tmp_path):
 
 @pytest.mark.parametrize("fails", [False, True], ids=["written", "conversion-fails"])
 def test_a_trained_lora_version_carries_its_gguf_form(tiny_gguf, tmp_path, monkeypatch, fails):
-    from hotfix_engine import trainer as tr
     from hotfix_engine.adapters import AdapterRegistry
     from hotfix_engine.models import load_model
     from hotfix_engine.pairs import BugFixPair
+    from hotfix_engine.train_config import TrainConfig
     from hotfix_engine.train_data import build_training_data
+    from hotfix_engine.training_run import train_and_publish
 
     if fails:
 
@@ -354,8 +355,8 @@ def test_a_trained_lora_version_carries_its_gguf_form(tiny_gguf, tmp_path, monke
     loaded = load_model(str(tiny_gguf), device="cpu")
     pair = BugFixPair(prefix="def add(a, b):\n", buggy="    return a - b", fixed="    return a + b", id="add")
     data = build_training_data(loaded.tokenizer, [pair], retain_windows=2, window_tokens=24)
-    config = tr.TrainConfig(epochs=1, batch_size=1, nice=0, threads=1, window_tokens=24, retain_positions=8)
-    outcome = tr.train_and_publish(loaded, data, [], config, data_dir=tmp_path / "home", progress=False)
+    config = TrainConfig(epochs=1, batch_size=1, nice=0, threads=1, window_tokens=24, retain_positions=8)
+    outcome = train_and_publish(loaded, data, [], config, data_dir=tmp_path / "home", progress=False)
     version = AdapterRegistry(tmp_path / "home", loaded.key).get(outcome.version.version)
     assert (version.path / "adapter_model.safetensors").is_file()
     if fails:

@@ -85,7 +85,7 @@ def test_window_on_one_line_longer_than_it_is_still_bounded() -> None:
 
 def test_window_covers_the_longest_prompt_a_consumer_of_the_store_reads() -> None:
     from hotfix_engine.evaluation.sampling import DEFAULT_PROMPT_TOKENS
-    from hotfix_engine.trainer import TrainConfig
+    from hotfix_engine.train_config import TrainConfig
 
     # The gate and evaluation prompt with up to DEFAULT_PROMPT_TOKENS of a pair's prefix; Gemma's
     # tokenizer averages 3.7 characters a token on the standard library (4.7 at most), so 5 a token

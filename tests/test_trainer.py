@@ -14,8 +14,10 @@ import pytest
 import torch
 from tiny_model import build_model, build_tokenizer
 
+from hotfix_engine import train_config, training_run
 from hotfix_engine import trainer as tr
 from hotfix_engine.adapters import AdapterRegistry
+from hotfix_engine.adapters_slot import unwrap
 from hotfix_engine.errors import Cancelled, TrainingError
 from hotfix_engine.evaluation.retention_check import Retention
 from hotfix_engine.gate import Measurement, PairScore
@@ -45,17 +47,17 @@ def data(tok):
     return build_training_data(tok, PAIRS, retain_windows=4, window_tokens=24)
 
 
-def config(**changes) -> tr.TrainConfig:
+def config(**changes) -> train_config.TrainConfig:
     base = dict(epochs=1, batch_size=1, nice=0, threads=1, window_tokens=24, retain_positions=8, lr=2e-2)
     base.update(changes)
-    return tr.TrainConfig(**base)
+    return train_config.TrainConfig(**base)
 
 
 def adapter_state(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-@pytest.mark.parametrize("method", tr.METHODS)
+@pytest.mark.parametrize("method", train_config.METHODS)
 def test_every_method_moves_its_adapter_and_keeps_the_base_frozen(tok, data, method):
     cfg = config(method=method, lr=5e-2)
     initial = adapter_state(
@@ -83,6 +85,46 @@ def test_same_seed_same_adapter_other_seed_other_adapter(tok, data):
     first, again, other = run(0), run(0), run(1)
     assert all(torch.equal(first[name], again[name]) for name in first)
     assert any(not torch.equal(first[name], other[name]) for name in first)
+
+
+def peft_leftovers(model) -> list[str]:
+    """What peft put into a base model: its tuner layers and its ``peft_config``."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    found = [name for name, module in model.named_modules() if isinstance(module, BaseTunerLayer)]
+    return found + (["peft_config"] if hasattr(model, "peft_config") else [])
+
+
+def fail_at_step(step, total, row):
+    raise RuntimeError("simulated failure mid-run")
+
+
+@pytest.mark.parametrize("method", train_config.METHODS)
+def test_a_failed_run_leaves_the_base_model_as_it_was(tok, data, method):
+    model = build_model(tok)
+    modules = [name for name, _ in model.named_modules()]
+    cancelled = threading.Event()
+    cancelled.set()
+    with pytest.raises(Cancelled):
+        tr.train(model, tok, data, config(method=method), cancel=cancelled, progress=False)
+    assert peft_leftovers(model) == [] and [name for name, _ in model.named_modules()] == modules
+    with pytest.raises(RuntimeError, match="simulated"):
+        tr.train(model, tok, data, config(method=method), on_step=fail_at_step, progress=False)
+    assert peft_leftovers(model) == [] and [name for name, _ in model.named_modules()] == modules
+    # The same base trains again exactly as a fresh one: nothing of the failed runs is left in it.
+    again = adapter_state(tr.train(model, tok, data, config(method=method), progress=False).model)
+    fresh = adapter_state(tr.train(build_model(tok), tok, data, config(method=method), progress=False).model)
+    assert again.keys() == fresh.keys() and all(torch.equal(again[k], fresh[k]) for k in fresh)
+
+
+def test_unwrapping_a_trained_adapter_gives_the_base_back(tok, data):
+    model = build_model(tok)
+    before = {name: param.detach().clone() for name, param in model.named_parameters()}
+    result = tr.train(model, tok, data, config(), progress=False)
+    assert peft_leftovers(model)  # LoRA wraps the base's layers in place
+    assert unwrap(result.model) is model and peft_leftovers(model) == []
+    after = dict(model.named_parameters())
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
 
 
 def measure_terms(model, tok, data, cfg) -> dict[str, float]:
@@ -165,24 +207,49 @@ def test_sharing_the_context_gives_the_same_losses_as_two_full_sequences(tok, da
 
 def test_config_is_validated_by_name():
     with pytest.raises(ValueError, match="valid: lora, ia3, prefix, prompt"):
-        tr.TrainConfig(method="qlora")
+        train_config.TrainConfig(method="qlora")
     with pytest.raises(ValueError, match="valid: learn, unlearn, retain"):
-        tr.TrainConfig(weights=(("forget", 1.0),))
+        train_config.TrainConfig(weights=(("forget", 1.0),))
     with pytest.raises(ValueError, match="valid: unlikelihood, gradient_ascent, npo"):
-        tr.TrainConfig(unlearn_loss="ascent")
+        train_config.TrainConfig(unlearn_loss="ascent")
     with pytest.raises(ValueError, match="positive"):
-        tr.TrainConfig(epochs=0)
-    assert tr.TrainConfig().learning_rate == tr.DEFAULT_LR["lora"]
-    assert tr.TrainConfig(method="prompt", lr=0.5).to_json()["lr"] == 0.5
+        train_config.TrainConfig(epochs=0)
+    assert train_config.TrainConfig().learning_rate == train_config.DEFAULT_LR["lora"]
+    assert train_config.TrainConfig(method="prompt", lr=0.5).to_json()["lr"] == 0.5
 
 
-def test_cli_keeps_its_copy_of_methods_and_rates_in_step():
+def test_the_command_line_takes_its_defaults_from_the_config(capsys):
+    from hotfix_engine.cli import main
     from hotfix_engine.cli import train as cli_train
+    from hotfix_engine.objectives import RETAIN_LOSSES, UNLEARN_LOSSES
 
-    assert cli_train.METHODS == tr.METHODS and cli_train.DEFAULT_LR == tr.DEFAULT_LR
-    assert cli_train.RETAIN_LOSSES == tr.objectives.RETAIN_LOSSES
-    defaults = tr.TrainConfig()
-    assert {name: getattr(defaults, name) for name in cli_train.DEFAULTS} == cli_train.DEFAULTS
+    # The objectives' names are copied (their module imports torch, `hotfix --help` must not).
+    assert (cli_train.RETAIN_LOSSES, cli_train.UNLEARN_LOSSES) == (RETAIN_LOSSES, UNLEARN_LOSSES)
+    seen = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli_train, "_run", lambda args, config, gate_config: seen.append(config) or 0)
+        assert main(["train", "--pairs", "unused.jsonl"]) == 0
+    # Every option left out gives exactly the config's default, and the help says which.
+    assert seen == [train_config.TrainConfig()]
+    weights = ",".join(f"{name}={weight:g}" for name, weight in tr.objectives.DEFAULT_WEIGHTS.items())
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert f"(default: {weights})" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_command_lines_help_never_imports_torch():
+    import subprocess
+    import sys
+
+    program = (
+        "import contextlib, io, sys\n"
+        "from hotfix_engine.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['train', '--help'])\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_target_modules_are_found_per_architecture(tok):
@@ -236,7 +303,7 @@ def loaded(tok):
 
 
 def publish(tok, data, home, measure, **kwargs):
-    return tr.train_and_publish(
+    return training_run.train_and_publish(
         loaded(tok),
         data,
         (),
@@ -298,7 +365,7 @@ def test_no_publish_keeps_current_and_no_pairs_skip_the_gate(tok, data, tmp_path
     outcome = publish(tok, data, home, better(), publish=False)
     assert outcome.version.published and not outcome.made_current
     assert AdapterRegistry(home, "tiny").current() is None
-    ungated = tr.train_and_publish(loaded(tok), data, [], config(), data_dir=home, progress=False)
+    ungated = training_run.train_and_publish(loaded(tok), data, [], config(), data_dir=home, progress=False)
     assert (
         ungated.decision is None and not ungated.version.published and "not gated" in ungated.version.reason
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import threading
 
+from hotfix_engine.daemon import TrainingPolicy
+
 ORDER = 35
 
 
@@ -18,12 +20,24 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "arrived and the editor is idle. One daemon serves a data folder; a second one exits."
         ),
     )
-    parser.add_argument("--min-records", type=int, default=3, help="new trainable records before a run (3)")
+    policy = TrainingPolicy()
     parser.add_argument(
-        "--idle", type=float, default=20.0, help="seconds without new feedback before a run (20)"
+        "--min-records",
+        type=int,
+        default=policy.min_records,
+        help=f"new trainable records before a run ({policy.min_records})",
     )
     parser.add_argument(
-        "--min-interval", type=float, default=300.0, help="seconds between runs at least (300)"
+        "--idle",
+        type=float,
+        default=policy.idle_s,
+        help=f"seconds without new feedback before a run ({policy.idle_s:g})",
+    )
+    parser.add_argument(
+        "--min-interval",
+        type=float,
+        default=policy.min_interval_s,
+        help=f"seconds between runs at least ({policy.min_interval_s:g})",
     )
     parser.add_argument("--parent-pid", type=int, help="exit when this process (the server) ends")
     parser.add_argument(
@@ -44,7 +58,7 @@ def _watch_parent(pid: int, stop: threading.Event) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hotfix_engine.daemon import Daemon, TrainingPolicy
+    from hotfix_engine.daemon import Daemon
     from hotfix_engine.paths import data_dir
 
     policy = TrainingPolicy(min_records=args.min_records, idle_s=args.idle, min_interval_s=args.min_interval)

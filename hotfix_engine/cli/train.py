@@ -6,16 +6,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hotfix_engine.errors import ConfigError, DataError
+from hotfix_engine.train_config import DEFAULT_LR, METHODS, TrainConfig, default
+
+if TYPE_CHECKING:
+    from hotfix_engine.gate import GateConfig
 
 ORDER = 40
-# Kept here rather than imported from hotfix_engine.trainer so that `hotfix --help` never imports torch;
-# tests check that the two agree.
-METHODS = ("lora", "ia3", "prefix", "prompt")
-DEFAULT_LR = {"lora": 1e-3, "ia3": 5e-3, "prefix": 1e-2, "prompt": 3e-2}
+# The objectives' names live in hotfix_engine.objectives, which imports torch, and `hotfix --help`
+# must not: kept here, and tests check that they agree.
+UNLEARN_LOSSES = ("unlikelihood", "gradient_ascent", "npo")
 RETAIN_LOSSES = ("kl", "ce", "hidden")
-DEFAULTS = {"retain_loss": "kl", "epochs": 3, "batch_size": 4, "max_context": 64}
 # Below this many file pairs a 10 % hold-out is empty or one pair: all of them are trained on, and the
 # gate judges the version on them (taught) and on retention, and never says that it generalises.
 MIN_PAIRS_TO_SPLIT = 10
@@ -42,7 +45,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         default="personal",
         help="with --from-store on a team store (--store): your own records (default) or the whole team's",
     )
-    p.add_argument("--method", choices=METHODS, default="lora", help="peft method (default: lora)")
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default=default("method"),
+        help=f"peft method (default: {default('method')})",
+    )
     p.add_argument(
         "--objectives", default="learn,unlearn,retain", help="objectives to combine (default: all three)"
     )
@@ -51,34 +59,35 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         default="",
         help="NAME=WEIGHT,... for the chosen objectives (default: learn=1,unlearn=0.2,retain=50)",
     )
-    p.add_argument(
-        "--unlearn-loss", choices=("unlikelihood", "gradient_ascent", "npo"), default="unlikelihood"
-    )
+    p.add_argument("--unlearn-loss", choices=UNLEARN_LOSSES, default=default("unlearn_loss"))
     p.add_argument(
         "--retain-loss",
         choices=RETAIN_LOSSES,
-        default=DEFAULTS["retain_loss"],
+        default=default("retain_loss"),
         help="KL to the base at a window's last positions (default), plain CE, or last-hidden-state distance",
     )
-    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    p.add_argument("--epochs", type=int, default=default("epochs"))
     p.add_argument(
         "--lr",
         type=float,
-        default=None,
+        default=default("lr"),
         help="learning rate (default per method: "
         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
         + ")",
     )
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--batch-size", type=int, default=default("batch_size"))
     p.add_argument(
         "--max-context",
         type=int,
-        default=DEFAULTS["max_context"],
-        help=f"prefix tokens kept per example (default {DEFAULTS['max_context']})",
+        default=default("max_context"),
+        help=f"prefix tokens kept per example (default {default('max_context')})",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=default("seed"))
     p.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: every core, at low priority)"
+        "--threads",
+        type=int,
+        default=default("threads"),
+        help="torch threads (default: every core, at low priority)",
     )
     p.add_argument("--workspace", nargs="*", default=[], metavar="DIR", help="folders whose code to retain")
     p.add_argument(
@@ -101,7 +110,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def run(args: argparse.Namespace) -> int:
     from hotfix_engine import objectives
     from hotfix_engine.gate import GateConfig
-    from hotfix_engine.trainer import TrainConfig
 
     if not args.pairs and not args.from_store:
         raise ConfigError("nothing to train on: give --pairs FILE ... or --from-store")
@@ -127,13 +135,13 @@ def run(args: argparse.Namespace) -> int:
     return _run(args, config, gate_config)
 
 
-def _run(args: argparse.Namespace, config, gate_config) -> int:
+def _run(args: argparse.Namespace, config: TrainConfig, gate_config: GateConfig) -> int:
     from hotfix_engine.adapters import AdapterRegistry, consumed_records, kill_point
     from hotfix_engine.models import load_model, parse_spec
     from hotfix_engine.pairs import load_pair_files, rejected_statement, split_pairs
     from hotfix_engine.paths import data_dir
     from hotfix_engine.train_data import build_training_data, from_store
-    from hotfix_engine.trainer import train_and_publish
+    from hotfix_engine.training_run import train_and_publish
 
     data = data_dir(args.data_dir)
     file_pairs = load_pair_files(args.pairs)
@@ -176,13 +184,9 @@ def _run(args: argparse.Namespace, config, gate_config) -> int:
             unlearn_only=unlearn_only,
             retain_texts=retain_texts,
             workspace=[Path(p) for p in args.workspace],
-            retain_windows=config.retain_windows,
-            window_tokens=config.window_tokens,
-            max_context=config.max_context,
-            max_target=config.max_target,
-            seed=config.seed,
             record_ids=record_ids,
             fim=loaded.fim,
+            **config.data_options(),
         )
         outcome = train_and_publish(
             loaded,

@@ -1,9 +1,10 @@
 """Continuous hotfixing: the background trainer daemon, on and off with the setting, its runs as progress.
 
-The server only starts ``hotfix daemon`` (its own process, low priority; a file lock lets one serve
-a data folder however many windows are open) and follows ``trainer/status.json`` so that a run the
-daemon starts shows up in the editor like one started by ``hotfix.train``. Training itself never
-happens in the server's process, so nothing it does can slow or crash completion.
+The server only starts ``hotfix daemon`` (its own process, low priority, started by
+``hotfix_engine.background``; a file lock lets one serve a data folder however many windows are
+open) and relays ``trainer/status.json`` (``run_progress.py``) so that a run the daemon starts shows
+up in the editor like one started by ``hotfix.train``. Training itself never happens in the server's
+process, so nothing it does can slow or crash completion.
 """
 
 from __future__ import annotations
@@ -12,20 +13,17 @@ import asyncio
 import logging
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hotfix_engine.background import start_daemon
 from hotfix_engine.daemon import request_training
-from hotfix_engine.paths import logs_dir, private_dir
-from hotfix_engine.processes import spawn_low_priority
-from hotfix_engine.trainer_status import RUNNING, read_status
 from hotfix_server.progress import ServerProgress
+from hotfix_server.run_progress import POLL_S, RunProgress
 
 log = logging.getLogger(__name__)
 
-POLL_S = 1.0
 RESPAWN_S = 30.0  # how often a window without a daemon of its own checks that one still serves it
 
 
@@ -61,13 +59,7 @@ class ContinuousTraining:
     def _spawn(self) -> None:
         assert self.data_dir is not None and self.model is not None
         self._spawned_at = time.monotonic()
-        data_dir, model = self.data_dir, self.model
-        logs = logs_dir(data_dir)
-        private_dir(logs)
-        log_file = logs / "daemon.log"
-        command = [sys.executable, "-m", "hotfix_engine", "daemon", "--parent-pid", str(os.getpid())]
-        command += ["--model", model, "--data-dir", str(data_dir), "--log-file", str(log_file)]
-        self._process = spawn_low_priority(command, log_file, new_session=True)
+        self._process, log_file = start_daemon(self.data_dir, self.model, parent_pid=os.getpid())
         log.info("continuous hotfixing: daemon process %d (log: %s)", self._process.pid, log_file)
 
     def request(self) -> str:
@@ -82,24 +74,11 @@ class ContinuousTraining:
         Also keeps a daemon alive for this window: when ours has exited (another window's held the
         folder, and that window has since closed), start one again.
         """
-        followed = read_status(data_dir)["started"]  # runs before we started following are old news
-        progress: ServerProgress | None = None
+        relay = RunProgress(data_dir, new_progress)
         while True:
             if not self.running and time.monotonic() - self._spawned_at >= RESPAWN_S:
                 self._spawn()
-            status = read_status(data_dir)
-            running = status["state"] in RUNNING
-            if status["started"] is not None and status["started"] != followed:
-                # A new run; one shorter than a poll is seen only once it has ended: show it all the same.
-                if progress is not None:
-                    progress.end()
-                followed, progress = status["started"], new_progress()
-                await progress.begin("background run")
-            if progress is not None and running:
-                progress.report(f"{status['state']}: {status['message']}".rstrip(": "), status["progress"])
-            elif progress is not None:
-                progress.end(status["message"] or "training finished")
-                progress = None
+            await relay.look()
             await asyncio.sleep(POLL_S)
 
     def stop(self) -> None:
