@@ -34,7 +34,8 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from hotfix_engine.store import OutcomeRecord, Store, SuggestionRecord
+    from hotfix_engine.store import Store
+    from hotfix_engine.store_records import OutcomeRecord, SuggestionRecord
 
     store = Store.open(Path(sys.argv[1]), record="all")
     for i in range(100000):

@@ -132,7 +132,8 @@ def security_rules_on_sven() -> dict[str, object]:
 
 def store_latency(count: int) -> dict[str, float]:
     from hotfix_engine.patterns import PatternMatch
-    from hotfix_engine.store import OutcomeRecord, Store, SuggestionRecord
+    from hotfix_engine.store import Store
+    from hotfix_engine.store_records import OutcomeRecord, SuggestionRecord
 
     match = (PatternMatch("none-comparison", "rule", "buggy", 0, "m", "    if x is None:"),)
     times, outcome_times = [], []

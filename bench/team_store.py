@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 def writer(url: str, user: str, events: int, seconds: float, seed: int) -> None:
     """One user's server: wait for the start, record, report what was acknowledged (one JSON line)."""
     from hotfix_engine.patterns import Catalogue
-    from hotfix_engine.store import OutcomeRecord, Store, SuggestionRecord
+    from hotfix_engine.store import Store
+    from hotfix_engine.store_records import OutcomeRecord, SuggestionRecord
 
     catalogue = Catalogue()
     prompts = cursor_prompts(min(events, 50), seed=seed)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hotfix_engine.pairs import normalize_statement
-from hotfix_engine.store import OutcomeRecord
+from hotfix_engine.store_records import OutcomeRecord
 
 # A command that follows the editor's insertion arrives a moment later. The acceptance is returned
 # (and so stored) at once as "typed", lest a kill lose it; a command within this grace turns that

@@ -34,18 +34,18 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from hotfix_engine.errors import ConfigError, StoreError
-from hotfix_engine.store import (
-    _PAIR_COLUMNS,
-    _SUGGESTION_COLUMNS,
-    _V1,
+from hotfix_engine.store_backend import BUSY_TIMEOUT_S
+from hotfix_engine.store_schema import (
     APPLICATION_ID,
-    BUSY_TIMEOUT_S,
-    _too_new,
-    _upgrade,
-    _v2_trim_context,
-    _v3_redact_again,
+    PAIR_COLUMNS,
+    SCHEMA_V1,
+    SUGGESTION_COLUMNS,
+    SUPPRESSIONS_TABLE,
+    too_new,
+    upgrade,
+    v2_trim_context,
+    v3_redact_again,
 )
-from hotfix_engine.suppressions import _SCHEMA as _SUPPRESSIONS
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -103,9 +103,9 @@ def _clean(params: Any) -> Any:
 
 # Each table gets its writer's scope, and the store's SQL reads it through a view of the same name.
 _SCOPED = {
-    "suggestions": (_SUGGESTION_COLUMNS, "read"),
+    "suggestions": (SUGGESTION_COLUMNS, "read"),
     "outcomes": ("id, suggestion_id, kind, reason, final_text, created", "read"),
-    "pairs": (_PAIR_COLUMNS, "read"),
+    "pairs": (PAIR_COLUMNS, "read"),
     "consumed": ("adapter_version, record_id, created", "own"),
     "suppressions": (
         "id, created, workspace, context, line_prefix, text, fix, suggestion_id, reason, learned_by",
@@ -136,13 +136,13 @@ def _v4_scopes() -> str:
     return ";\n".join(statements)
 
 
-# The PostgreSQL store's schema versions, in step with the SQLite store's (hotfix_engine.store.MIGRATIONS)
+# The PostgreSQL store's schema versions, in step with the SQLite store's (hotfix_engine.store_schema.MIGRATIONS)
 # up to version 3: its tables (and the suppressions'), then the same data steps; then the scopes.
 # Never edit a released entry; append a new one (to both lists when both stores need it).
 MIGRATIONS: tuple[Any, ...] = (
-    _pg_ddl(_V1 + ";" + _SUPPRESSIONS),
-    _v2_trim_context,
-    _v3_redact_again,
+    _pg_ddl(SCHEMA_V1 + ";" + SUPPRESSIONS_TABLE),
+    v2_trim_context,
+    v3_redact_again,
     _v4_scopes(),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -282,7 +282,7 @@ class PostgresBackend:
             )
             session.execute("INSERT INTO hotfix_schema VALUES (?, 0)", (APPLICATION_ID,))
             version = 0
-        _upgrade(
+        upgrade(
             session,
             version,
             MIGRATIONS,
@@ -302,7 +302,7 @@ class PostgresBackend:
             )
         version = int(row[1])
         if version > SCHEMA_VERSION:
-            raise _too_new(self.location, version, SCHEMA_VERSION)
+            raise too_new(self.location, version, SCHEMA_VERSION)
         return version
 
     def _refuse_foreign(self, session: _Session) -> None:
@@ -314,7 +314,7 @@ class PostgresBackend:
                 "hotfix leaves it untouched: give hotfix a database of its own"
             )
 
-    # -- the backend seam (hotfix_engine.store.Backend) ------------------------------------
+    # -- the backend seam (hotfix_engine.store_backend.Backend) ----------------------------
 
     def _again(self, action: Callable[[Any], _T]) -> _T:
         """``action`` on the connection; once more on a new one if the old one turns out dead.

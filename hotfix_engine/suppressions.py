@@ -24,6 +24,7 @@ from typing import Any
 from hotfix_engine.redact import redact_parts
 from hotfix_engine.steering import Steer, first_statement
 from hotfix_engine.store import Store
+from hotfix_engine.store_schema import SUPPRESSIONS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +35,6 @@ SUPPRESSING_REASONS = ("dismissed", "diverged")
 MAX_SUPPRESSIONS = 5000
 # Code before the cursor read with a suggestion when redacting it (a private key block's BEGIN line).
 REDACT_CONTEXT_CHARS = 16384
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS suppressions (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    workspace TEXT NOT NULL,
-    context TEXT NOT NULL,
-    line_prefix TEXT NOT NULL,
-    text TEXT NOT NULL,
-    fix TEXT,
-    suggestion_id TEXT,
-    reason TEXT NOT NULL,
-    learned_by TEXT
-);
-CREATE INDEX IF NOT EXISTS suppressions_by_site ON suppressions(workspace, context)
-"""
 
 
 @dataclass(frozen=True)
@@ -149,7 +134,7 @@ class Suppressions:
         # The store's plumbing is shared on purpose: one store, one connection, one write discipline.
         # Statements take ``?`` placeholders on every backend; a shared (PostgreSQL) store made this
         # table in its own migrations, and shows each user only their own suppressions.
-        store._ensure_schema(_SCHEMA)
+        store._ensure_schema(SUPPRESSIONS_TABLE)
 
     # -- writing --------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from secret_corpus import Case, corpus, secrets_of
 from hotfix_engine.outcomes import OutcomeTracker
 from hotfix_engine.pairs import BugFixPair
 from hotfix_engine.redact import redact
-from hotfix_engine.store import OutcomeRecord, Store, SuggestionRecord
+from hotfix_engine.store import Store
+from hotfix_engine.store_records import OutcomeRecord, SuggestionRecord
 
 CASES = corpus()
 HEADER = "import os\nimport requests\n\n\n"

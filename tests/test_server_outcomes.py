@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from hotfix_engine.outcomes import COMMAND_GRACE_S, OutcomeTracker, text_diff
-from hotfix_engine.store import Store, SuggestionRecord
+from hotfix_engine.store import Store
+from hotfix_engine.store_records import SuggestionRecord
 
 URI = "file:///work/a.py"
 BEFORE = "def area(w, h):\n    return \nprint(area(2, 3))\n"

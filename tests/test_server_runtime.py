@@ -10,7 +10,7 @@ import pytest
 from hotfix_engine.completion import Completion, CompletionRequest
 from hotfix_engine.errors import StoreError
 from hotfix_engine.stopping import CancelToken
-from hotfix_engine.store import OutcomeRecord
+from hotfix_engine.store_records import OutcomeRecord
 from hotfix_server.config import ServerConfig
 from hotfix_server.runtime import Backend, GenerationStats, Runtime
 

@@ -21,17 +21,14 @@ from pathlib import Path
 import pg_cluster
 import pytest
 
-from hotfix_engine import store as store_module
+from hotfix_engine import store_schema
 from hotfix_engine.errors import ConfigError, StoreError
 from hotfix_engine.pairs import BugFixPair
 from hotfix_engine.patterns import Catalogue
-from hotfix_engine.store import (
-    SCHEMA_VERSION,
-    OutcomeRecord,
-    Store,
-    SuggestionRecord,
-    remove_store_files,
-)
+from hotfix_engine.store import Store
+from hotfix_engine.store_records import OutcomeRecord, SuggestionRecord
+from hotfix_engine.store_schema import SCHEMA_VERSION
+from hotfix_engine.store_sqlite import remove_store_files
 
 REPO = Path(__file__).resolve().parents[1]
 CATALOGUE = Catalogue()
@@ -329,8 +326,8 @@ def test_schema_is_migrated_from_a_new_store(isolated_home: Path) -> None:
     with Store.open(isolated_home) as store:
         assert store.counts()["pairs"] == 0
     db = sqlite3.connect(isolated_home / "store.sqlite3")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS)
-    assert db.execute("PRAGMA application_id").fetchone()[0] == store_module.APPLICATION_ID
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store_schema.MIGRATIONS)
+    assert db.execute("PRAGMA application_id").fetchone()[0] == store_schema.APPLICATION_ID
     db.close()
 
 
@@ -381,7 +378,7 @@ def test_a_store_made_before_the_stamp_is_recognised_and_stamped(isolated_home: 
     with Store.open(isolated_home) as store:
         assert [p.pair.id for p in store.pairs()] == ["old"]
     db = sqlite3.connect(isolated_home / "store.sqlite3")
-    assert db.execute("PRAGMA application_id").fetchone()[0] == store_module.APPLICATION_ID
+    assert db.execute("PRAGMA application_id").fetchone()[0] == store_schema.APPLICATION_ID
     db.close()
 
 
@@ -389,7 +386,8 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from hotfix_engine.store import Store, SuggestionRecord, OutcomeRecord
+    from hotfix_engine.store import Store
+    from hotfix_engine.store_records import SuggestionRecord, OutcomeRecord
     from hotfix_engine.patterns import PatternMatch
 
     folder, name, count, mode = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -490,11 +488,11 @@ def test_a_damaged_wal_tail_is_reported_not_dropped_silently(
     else:
         del data[-100:]  # the end of the log cut off
     wal.write_bytes(bytes(data))
-    with caplog.at_level("WARNING", logger="hotfix_engine.store"), Store.open(isolated_home) as store:
+    with caplog.at_level("WARNING", logger="hotfix_engine.store_sqlite"), Store.open(isolated_home) as store:
         assert store.counts()["suggestions"] == 4  # SQLite could not apply the last one...
         assert store.wal_loss is not None and "1 committed transaction(s)" in store.wal_loss
     assert "what they recorded is lost" in caplog.text  # ...and now it says so
-    with caplog.at_level("WARNING", logger="hotfix_engine.store"):
+    with caplog.at_level("WARNING", logger="hotfix_engine.store_sqlite"):
         caplog.clear()
         Store.open(isolated_home).close()
     assert "lost" not in caplog.text  # said once per process, not at every open (the daemon reopens)
@@ -523,7 +521,8 @@ SECOND_OPEN = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from hotfix_engine.store import Store, SuggestionRecord
+    from hotfix_engine.store import Store
+    from hotfix_engine.store_records import SuggestionRecord
 
     folder, extra = Path(sys.argv[1]), sys.argv[2]
     first = Store.open(folder, record="all")

@@ -24,7 +24,9 @@ from hotfix_engine import store_pg
 from hotfix_engine.errors import ConfigError, StoreError
 from hotfix_engine.pairs import BugFixPair
 from hotfix_engine.patterns import Catalogue, PatternMatch
-from hotfix_engine.store import STORED_PREFIX_CHARS, OutcomeRecord, Store, SuggestionRecord
+from hotfix_engine.store import Store
+from hotfix_engine.store_records import OutcomeRecord, SuggestionRecord
+from hotfix_engine.store_redaction import STORED_PREFIX_CHARS
 from hotfix_engine.suppressions import Suppressions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -250,7 +252,9 @@ WRITER = textwrap.dedent(
     import sys, time
     from hotfix_engine.pairs import BugFixPair
     from hotfix_engine.patterns import PatternMatch
-    from hotfix_engine.store import STORED_PREFIX_CHARS, OutcomeRecord, Store, SuggestionRecord
+    from hotfix_engine.store import Store
+    from hotfix_engine.store_records import OutcomeRecord, SuggestionRecord
+    from hotfix_engine.store_redaction import STORED_PREFIX_CHARS
 
     url, user, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     match = (PatternMatch("none-comparison", "rule", "buggy", 0, "m", "    if x is None:"),)

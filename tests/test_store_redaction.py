@@ -9,13 +9,10 @@ import time
 from pathlib import Path
 
 from hotfix_engine.pairs import BugFixPair
-from hotfix_engine.store import (
-    SCHEMA_VERSION,
-    STORED_PREFIX_CHARS,
-    OutcomeRecord,
-    Store,
-    SuggestionRecord,
-)
+from hotfix_engine.store import Store
+from hotfix_engine.store_records import OutcomeRecord, SuggestionRecord
+from hotfix_engine.store_redaction import STORED_PREFIX_CHARS
+from hotfix_engine.store_schema import SCHEMA_VERSION
 
 TOKEN = "ghp_Mg5BhozKfWnQeHX2Spiofm28pWkF3gmJWs3A"
 PASSWORD = "Tundra5853_uI4x"

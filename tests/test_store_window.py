@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from hotfix_engine import store as store_module
+from hotfix_engine import store_redaction, store_schema
 from hotfix_engine.cli import main
 from hotfix_engine.errors import StoreError
 from hotfix_engine.pairs import BugFixPair, load_pairs
 from hotfix_engine.patterns import Catalogue
-from hotfix_engine.store import OutcomeRecord, Store, SuggestionRecord
+from hotfix_engine.store import Store
+from hotfix_engine.store_records import OutcomeRecord, SuggestionRecord
 
 CATALOGUE = Catalogue()
 CURSOR_LINE = "    if x == None:"  # a known bug with a rule fix: a rejection becomes a pair
@@ -47,18 +48,18 @@ def stored_rows(store: Store, table: str) -> list[dict[str, object]]:
 
 def assert_prefix_window(kept: str, original: str) -> None:
     """``kept`` is the end of ``original``, at most the window long, starting at a line start."""
-    assert len(kept) <= store_module.STORED_PREFIX_CHARS
+    assert len(kept) <= store_redaction.STORED_PREFIX_CHARS
     assert original.endswith(kept)
     assert len(kept) < len(original)
     assert original[len(original) - len(kept) - 1] == "\n"  # no half line starts it
-    assert len(kept) > store_module.STORED_PREFIX_CHARS - 200  # cut at the nearest line, not far off
+    assert len(kept) > store_redaction.STORED_PREFIX_CHARS - 200  # cut at the nearest line, not far off
 
 
 def assert_suffix_window(kept: str, original: str) -> None:
-    assert len(kept) <= store_module.STORED_SUFFIX_CHARS
+    assert len(kept) <= store_redaction.STORED_SUFFIX_CHARS
     assert original.startswith(kept)
     assert kept.endswith("\n")  # no half line ends it
-    assert len(kept) > store_module.STORED_SUFFIX_CHARS - 200
+    assert len(kept) > store_redaction.STORED_SUFFIX_CHARS - 200
 
 
 # -- the window ---------------------------------------------------------------------------------
@@ -66,21 +67,23 @@ def assert_suffix_window(kept: str, original: str) -> None:
 
 def test_window_cuts_at_line_boundaries_and_leaves_short_text_alone() -> None:
     short = "import os\n\ndef f():\n    "
-    assert store_module.prefix_window(short) == short
-    assert store_module.suffix_window("x)\nreturn y\n") == "x)\nreturn y\n"
+    assert store_redaction.prefix_window(short) == short
+    assert store_redaction.suffix_window("x)\nreturn y\n") == "x)\nreturn y\n"
     text = long_code(20_000, "M")
-    kept = store_module.prefix_window(text)
+    kept = store_redaction.prefix_window(text)
     assert_prefix_window(kept, text)
-    assert store_module.prefix_window(kept) == kept  # cutting again changes nothing (migrations rely on it)
-    after = store_module.suffix_window(text)
+    assert (
+        store_redaction.prefix_window(kept) == kept
+    )  # cutting again changes nothing (migrations rely on it)
+    after = store_redaction.suffix_window(text)
     assert_suffix_window(after, text)
-    assert store_module.suffix_window(after) == after
+    assert store_redaction.suffix_window(after) == after
 
 
 def test_window_on_one_line_longer_than_it_is_still_bounded() -> None:
     minified = "x = [" + "1, " * 20_000
-    assert len(store_module.prefix_window(minified)) == store_module.STORED_PREFIX_CHARS
-    assert len(store_module.suffix_window(minified)) == store_module.STORED_SUFFIX_CHARS
+    assert len(store_redaction.prefix_window(minified)) == store_redaction.STORED_PREFIX_CHARS
+    assert len(store_redaction.suffix_window(minified)) == store_redaction.STORED_SUFFIX_CHARS
 
 
 def test_window_covers_the_longest_prompt_a_consumer_of_the_store_reads() -> None:
@@ -90,10 +93,10 @@ def test_window_covers_the_longest_prompt_a_consumer_of_the_store_reads() -> Non
     # The gate and evaluation prompt with up to DEFAULT_PROMPT_TOKENS of a pair's prefix; Gemma's
     # tokenizer averages 3.7 characters a token on the standard library (4.7 at most), so 5 a token
     # keeps their prompts exactly as they were. Training reads far less (64 tokens).
-    assert store_module.STORED_PREFIX_CHARS >= DEFAULT_PROMPT_TOKENS * 5
+    assert store_redaction.STORED_PREFIX_CHARS >= DEFAULT_PROMPT_TOKENS * 5
     training_chars = TrainConfig().max_context * 12  # a generous 12 characters a token
-    assert training_chars <= store_module.STORED_PREFIX_CHARS
-    assert store_module.STORED_PREFIX_CHARS >= 2000  # train_data.from_store's retain text
+    assert training_chars <= store_redaction.STORED_PREFIX_CHARS
+    assert store_redaction.STORED_PREFIX_CHARS >= 2000  # train_data.from_store's retain text
 
 
 # -- new records --------------------------------------------------------------------------------
@@ -132,9 +135,9 @@ def test_edit_pairs_and_added_pairs_are_stored_as_the_window(isolated_home: Path
         assert_prefix_window(pairs["mined-1"].prefix, big.prefix)
         assert_suffix_window(pairs["mined-1"].suffix, big.suffix)
         edit = pairs["edit-e1"]
-        assert len(edit.prefix) <= store_module.STORED_PREFIX_CHARS
+        assert len(edit.prefix) <= store_redaction.STORED_PREFIX_CHARS
         assert rec.prefix.endswith(edit.prefix + "    ")
-        assert len(edit.suffix) <= store_module.STORED_SUFFIX_CHARS
+        assert len(edit.suffix) <= store_redaction.STORED_SUFFIX_CHARS
         (row,) = stored_rows(store, "suggestions")
         assert_prefix_window(str(row["prefix"]), rec.prefix)
 
@@ -147,7 +150,7 @@ def make_v1_store(folder: Path, records: int) -> dict[str, str]:
     folder.mkdir(parents=True)
     db = sqlite3.connect(folder / "store.sqlite3", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
-    for statement in store_module.MIGRATIONS[0].split(";"):  # type: ignore[union-attr]
+    for statement in store_schema.MIGRATIONS[0].split(";"):  # type: ignore[union-attr]
         if statement.strip():
             db.execute(statement)
     db.execute("PRAGMA user_version = 1")
@@ -191,16 +194,16 @@ def test_an_old_store_is_trimmed_on_open_and_keeps_every_record(isolated_home: P
         }  # fmt: skip
         for row in stored_rows(store, "suggestions"):
             assert_prefix_window(str(row["prefix"]), prefixes[str(row["id"])])
-            assert len(str(row["suffix"])) <= store_module.STORED_SUFFIX_CHARS
+            assert len(str(row["suffix"])) <= store_redaction.STORED_SUFFIX_CHARS
         for stored in store.pairs():
             if stored.pair.key == "short":
                 assert (stored.pair.prefix, stored.pair.suffix) == ("def f():\n", "x = 1")
             else:
-                assert len(stored.pair.prefix) <= store_module.STORED_PREFIX_CHARS
-                assert len(stored.pair.suffix) <= store_module.STORED_SUFFIX_CHARS
+                assert len(stored.pair.prefix) <= store_redaction.STORED_PREFIX_CHARS
+                assert len(stored.pair.suffix) <= store_redaction.STORED_SUFFIX_CHARS
         assert len(store.training_records().pairs) == 25  # 13 stored, 12 from the rule's fix
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store_schema.SCHEMA_VERSION
     db.close()
     # Compacted once: the cut code is gone from the files, not only from the rows.
     assert path.stat().st_size < size_before / 3
@@ -217,8 +220,8 @@ def test_trimming_an_old_store_is_one_transaction(
         raise sqlite3.OperationalError("disk I/O error")
 
     # The trim runs, then a later step fails: nothing of the upgrade may stay.
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, interrupted))
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", len(store_module.MIGRATIONS))
+    monkeypatch.setattr(store_schema, "MIGRATIONS", (*store_schema.MIGRATIONS, interrupted))
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", len(store_schema.MIGRATIONS))
     with pytest.raises(StoreError, match="cannot write"):
         Store.open(isolated_home)
     db = sqlite3.connect(isolated_home / "store.sqlite3")
@@ -229,7 +232,7 @@ def test_trimming_an_old_store_is_one_transaction(
     with Store.open(isolated_home) as store:
         assert store.counts()["suggestions"] == 3
         assert all(
-            len(str(r["prefix"])) <= store_module.STORED_PREFIX_CHARS
+            len(str(r["prefix"])) <= store_redaction.STORED_PREFIX_CHARS
             for r in stored_rows(store, "suggestions")
         )
 
@@ -246,7 +249,7 @@ def test_export_shows_the_kept_text(isolated_home: Path, tmp_path: Path) -> None
     assert main(["data", "export", "--out", str(out)]) == 0
     (pair,) = load_pairs(out)
     assert pair.prefix == str(row["prefix"])[: -len("    ")]
-    assert len(pair.prefix) <= store_module.STORED_PREFIX_CHARS
+    assert len(pair.prefix) <= store_redaction.STORED_PREFIX_CHARS
     assert "EARLY-CODE" not in out.read_text()
     (data,) = [json.loads(line) for line in out.read_text().splitlines()]
     # The stored pair fields and where the pair came from; nothing else (no file path, no model).
@@ -259,5 +262,5 @@ def test_export_of_an_old_store_shows_the_trimmed_text(isolated_home: Path, tmp_
     assert main(["data", "export", "--out", str(out)]) == 0
     pairs = load_pairs(out)
     assert len(pairs) == 5
-    assert all(len(p.prefix) <= store_module.STORED_PREFIX_CHARS for p in pairs)
+    assert all(len(p.prefix) <= store_redaction.STORED_PREFIX_CHARS for p in pairs)
     assert "OLD-CODE-1" not in out.read_text()

@@ -56,7 +56,8 @@ def _confirm(question: str) -> bool:
 
 def run_purge(args: argparse.Namespace) -> int:
     from hotfix_engine.paths import data_dir, store_path
-    from hotfix_engine.store import Store, remove_store_files, store_url
+    from hotfix_engine.store import Store, store_url
+    from hotfix_engine.store_sqlite import remove_store_files
 
     folder = data_dir(args.data_dir)
     shared = store_url()

@@ -31,7 +31,8 @@ from hotfix_engine.paths import data_dir as resolve_data_dir
 from hotfix_engine.patterns import Catalogue, PatternMatch
 from hotfix_engine.steering import Steer
 from hotfix_engine.stopping import CancelToken
-from hotfix_engine.store import OutcomeRecord, Store, SuggestionRecord
+from hotfix_engine.store import Store
+from hotfix_engine.store_records import OutcomeRecord, SuggestionRecord
 from hotfix_engine.suppressions import SUPPRESSING_REASONS, Suppressions, fixed_completion, site_of
 from hotfix_engine.trainer_status import read_status
 from hotfix_server.config import ServerConfig
