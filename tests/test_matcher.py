@@ -104,7 +104,7 @@ def test_duplicates_and_no_op_pairs_are_not_indexed() -> None:
 def test_catalogue_combines_rules_files_and_added_pairs(tmp_path) -> None:
     path = tmp_path / "pairs.jsonl"
     write_pairs(path, [BITCOUNT])
-    catalogue = Catalogue.load(None, [path])
+    catalogue = Catalogue.load([path])
     assert catalogue.counts() == {"rules": len(catalogue.rules()), "pairs": 1, "edits": 0}
     catalogue.add_pair(PARENS)
     assert catalogue.counts()["edits"] == 1
@@ -122,15 +122,20 @@ def test_catalogue_reports_only_what_the_suggestion_wrote() -> None:
 
 
 def test_catalogue_loads_pairs_from_the_store(isolated_home) -> None:
+    from hotfix_engine.known_bugs import load_catalogue
     from hotfix_engine.store import Store
 
+    assert load_catalogue(isolated_home).counts()["pairs"] == 0  # no store yet: none made
+    assert not (isolated_home / "store.sqlite3").exists()
     with Store.open(isolated_home) as store:
         store.add_pairs([BITCOUNT], origin="mined")
-    catalogue = Catalogue.load(isolated_home)
+    catalogue = load_catalogue(isolated_home)
     assert catalogue.counts()["pairs"] == 1
 
 
 def test_catalogue_survives_a_corrupt_store(isolated_home) -> None:
+    from hotfix_engine.known_bugs import load_catalogue
+
     isolated_home.mkdir(parents=True)
     (isolated_home / "store.sqlite3").write_bytes(b"this is not sqlite" * 100)
-    assert Catalogue.load(isolated_home).counts()["pairs"] == 0
+    assert load_catalogue(isolated_home).counts()["pairs"] == 0

@@ -39,10 +39,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from hotfix_engine.known_bugs import load_catalogue
     from hotfix_engine.paths import data_dir
-    from hotfix_engine.patterns import Catalogue
 
-    catalogue = Catalogue.load(data_dir(args.data_dir), [Path(f) for f in args.pairs])
+    catalogue = load_catalogue(data_dir(args.data_dir), [Path(f) for f in args.pairs])
     rules = catalogue.rules()
     counts = catalogue.counts()
     if args.json:

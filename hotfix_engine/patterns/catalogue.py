@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from hotfix_engine.errors import HotfixError
 from hotfix_engine.pairs import BugFixPair, load_pairs
 from hotfix_engine.patterns.matcher import PairIndex, PatternMatch
 from hotfix_engine.patterns.rules.framework import Rule, all_rules, scan_source
@@ -21,38 +20,17 @@ class Catalogue:
         self.index = PairIndex()
 
     @classmethod
-    def load(cls, data_dir: Path | None = None, pair_files: Sequence[Path] = ()) -> Catalogue:
-        """Rules, the given pair files and, when ``data_dir`` holds a store, its pairs.
+    def load(cls, pair_files: Sequence[Path] = ()) -> Catalogue:
+        """Rules and the given pair files; a file that cannot be read raises :class:`~hotfix_engine.errors.DataError`.
 
-        A pair file that cannot be read raises :class:`~hotfix_engine.errors.DataError`; a store
-        that cannot be opened is logged and skipped, because a server must start without it.
+        The store's pairs are added by :func:`hotfix_engine.known_bugs.load_catalogue`: patterns sit
+        below the store, which records their matches.
         """
         catalogue = cls()
         for path in pair_files:
             for pair in load_pairs(path):
                 catalogue.add_pair(pair, "pair")
-        if data_dir is not None:
-            catalogue._load_store(Path(data_dir))
         return catalogue
-
-    def _load_store(self, data_dir: Path) -> None:
-        from hotfix_engine.paths import store_path
-        from hotfix_engine.store import Store
-
-        if not store_path(data_dir).exists():
-            return
-        try:
-            store = Store.open(data_dir)
-        except HotfixError as exc:
-            log.warning("known pairs from the store are not used: %s", exc)
-            return
-        try:
-            for stored in store.pairs():
-                self.add_pair(stored.pair, "edit" if stored.origin == "edit" else "pair")
-        except HotfixError as exc:
-            log.warning("known pairs from the store are not used: %s", exc)
-        finally:
-            store.close()
 
     def add_pair(self, pair: BugFixPair, source: str = "edit") -> None:
         """Know ``pair`` from now on (``source`` is "pair" for files and mining, "edit" for the user's)."""

@@ -25,6 +25,7 @@ from hotfix_engine.completion import Completion, CompletionRequest, EngineBase
 from hotfix_engine.daemon import read_daemon_state
 from hotfix_engine.errors import HotfixError
 from hotfix_engine.gate import gate_summary
+from hotfix_engine.known_bugs import load_catalogue
 from hotfix_engine.models import DEFAULT_MODEL
 from hotfix_engine.outcomes import OutcomeTracker
 from hotfix_engine.paths import data_dir as resolve_data_dir
@@ -113,7 +114,7 @@ def load_backend(config: ServerConfig, progress: Callable[[str], None]) -> Backe
         log.warning("running the base model: %s", exc)
     progress("loading the known bug patterns")
     try:
-        catalogue: Catalogue | None = Catalogue.load(data)
+        catalogue: Catalogue | None = load_catalogue(data)
     except (HotfixError, OSError) as exc:
         log.warning("pattern matching is off: %s", exc)
         catalogue = None

@@ -41,7 +41,7 @@ def describe(matches: list[PatternMatch]) -> str:
 
 
 async def _run(model: str | None, data: Path, screen: Screen) -> int:
-    catalogue = Catalogue.load(None)
+    catalogue = Catalogue.load()
     env = dict(os.environ, HOTFIX_HOME=str(data), HOTFIX_TRAIN_ARGS=DEMO_TRAIN_ARGS)
     options: dict[str, Any] = {
         "dataDir": str(data),
