@@ -15,14 +15,16 @@ live suggestion and decides:
   short window: the user's own fix of the model's suggestion, the most valuable training pair.
 
 It is pure logic on strings and offsets (no LSP types), driven by the server and by tests with an
-injected clock.
+injected clock. The server hands over each change as the editor sent it (a :class:`TextChange`, translated
+from LSP's ranges), so the tracker keeps its copy of a watched document up to date without comparing
+whole texts; only a client that sends whole documents makes it look for the change itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hotfix_engine.pairs import normalize_statement
@@ -35,6 +37,15 @@ COMMAND_GRACE_S = 1.0
 # One change inserting this much of the suggestion is the editor accepting part of it, not typing.
 PARTIAL_STEP = 2
 _CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class TextChange:
+    """One change to a document: the code points ``[start, end)`` of ``span`` in the text before it
+    become ``text``. Without a span, ``text`` is the whole new document (LSP's change without a range)."""
+
+    text: str
+    span: tuple[int, int] | None = None
 
 
 @dataclass
@@ -102,7 +113,8 @@ def _common_suffix(a: str, b: str, limit: int) -> int:
 
 
 def text_diff(before: str, after: str, near: int | None = None) -> tuple[int, int, str]:
-    """The single edit ``(start, old_end, new_text)`` that turns ``before`` into ``after``.
+    """The single edit ``(start, old_end, new_text)`` that turns ``before`` into ``after`` (a change
+    sent as the whole document).
 
     Where the edit is ambiguous (typing ``)`` in front of a ``)``), it is placed at ``near`` when
     that is a valid place, because that is where the cursor was.
@@ -190,17 +202,33 @@ class OutcomeTracker:
             out.extend(self._end_live("dismissed"))
         return out
 
-    def changed(self, uri: str, text: str) -> list[OutcomeRecord]:
-        """The document ``uri`` now reads ``text``."""
+    def changed(self, uri: str, edits: Iterable[TextChange]) -> list[OutcomeRecord]:
+        """The document ``uri`` was changed by ``edits``, in order (one ``didChange``)."""
         now = self.clock()
         out = self._release(now)
-        before = self._texts.get(uri)
-        if before is None or before is text:
-            return out
+        for edit in edits:
+            before = self._texts.get(uri)
+            if before is None:  # not watched, or no longer: its suggestions are decided
+                break
+            out.extend(self._change(uri, before, edit, now))
+        return out
+
+    def _change(self, uri: str, before: str, edit: TextChange, now: float) -> list[OutcomeRecord]:
         live = self._live if self._live is not None and self._live.uri == uri else None
-        start, old_end, new = text_diff(before, text, live.end if live else None)
+        if edit.span is None:
+            if edit.text == before:
+                return []
+            text = edit.text
+            start, old_end, new = text_diff(before, text, live.end if live else None)
+        else:
+            start, old_end = sorted(min(max(0, at), len(before)) for at in edit.span)
+            new = edit.text
+            if start == old_end and not new:
+                return []
+            text = before[:start] + new + before[old_end:]
         self._texts[uri] = text
         delta = len(new) - (old_end - start)
+        out: list[OutcomeRecord] = []
         # Watches that exist before this change; one the change itself starts is already up to date.
         watches = [a for a in self._accepted.values() if a.uri == uri]
         if live is not None:

@@ -31,6 +31,18 @@ SUFFIX_LINES = 20
 CONTEXT_SHARE = 1 / 3
 
 
+def chars_read(budget: int) -> int:
+    """The most characters a prompt of ``budget`` tokens reads from any one text: the end of the
+    prefix (:func:`tail_tokens`), the start of the suffix or the head of another file
+    (:func:`head_tokens`, :func:`repo_tokens`). A caller may cut its texts to this much first, so a
+    document of several MB is never handed over whole; the server does (``translate.py``)."""
+    return max(
+        budget * CHARS_PER_TOKEN,
+        int(budget * SUFFIX_SHARE) * HEAD_CHARS_PER_TOKEN,
+        int(budget * CONTEXT_SHARE) * HEAD_CHARS_PER_TOKEN,
+    )
+
+
 def tail_tokens(tokenizer: Any, text: str, budget: int) -> list[int]:
     """The last tokens of ``text`` within ``budget``, starting at a line boundary.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from secret_corpus import Case, corpus, secrets_of
 
-from hotfix_engine.outcomes import OutcomeTracker
+from hotfix_engine.outcomes import OutcomeTracker, TextChange
 from hotfix_engine.pairs import BugFixPair
 from hotfix_engine.redact import redact
 from hotfix_engine.store import Store
@@ -108,12 +108,13 @@ def _type_in_pieces(store: Store, i: int, case: Case) -> None:
         store.record_suggestion(_suggestion(sid, document, piece, ""))
         outcomes = tracker.shown(sid, uri, document, len(document), piece)
         document += piece
-        outcomes += tracker.changed(uri, document) + tracker.accept(sid)
+        outcomes += tracker.changed(uri, [TextChange(document)]) + tracker.accept(sid)
         for outcome in outcomes:
             store.record_outcome(outcome)
     # The user edits the finished line (appends a comment): an edited outcome with the whole secret.
     document = document.rstrip("\n") + "  # rotate monthly\n"
-    for outcome in tracker.changed(uri, document) + tracker.changed(uri, document + "\n") + tracker.flush():
+    whole = tracker.changed(uri, [TextChange(document)]) + tracker.changed(uri, [TextChange(document + "\n")])
+    for outcome in whole + tracker.flush():
         store.record_outcome(outcome)
 
 

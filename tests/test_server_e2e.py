@@ -173,6 +173,20 @@ async def outcome(
     return found
 
 
+async def settled(
+    client: LanguageClient, suggestion_id: str, expected: list[tuple[str, str]], timeout: float = 10.0
+) -> list[tuple[str, str]]:
+    """The outcomes recorded for a suggestion once they read ``expected`` (else at the timeout).
+
+    A typed acceptance is stored at once and rewritten by the accept command that follows, on the
+    writer thread after the command's answer: the first row read may still be the typed one.
+    """
+    deadline = time.monotonic() + timeout
+    while (found := outcomes(client, suggestion_id)) != expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return found
+
+
 async def command(client: LanguageClient, name: str, *arguments: Any) -> Any:
     params = types.ExecuteCommandParams(command=name, arguments=list(arguments))
     return plain(await client.workspace_execute_command_async(params))
@@ -252,7 +266,7 @@ async def test_accept_through_the_command(shared: LanguageClient) -> None:
     sid, text = await doc.suggestion()
     doc.insert(at, text)  # the editor inserts, then runs the item's command
     assert await command(shared, "hotfix.accept", sid) == {"accepted": True}
-    assert await outcome(shared, sid) == [("accepted", "command")]
+    assert await settled(shared, sid, [("accepted", "command")]) == [("accepted", "command")]
 
 
 async def test_accept_through_typing(shared: LanguageClient) -> None:

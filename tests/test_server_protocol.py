@@ -107,7 +107,7 @@ async def test_requests_without_params_or_with_message_shaped_params_are_answere
         {"jsonrpc": "2.0", "id": 3, "method": "hotfix/status", "params": nested, "extra": nested}
     )
     assert answer["id"] == 3 and "result" in answer
-    assert not s.protocol._shutdown
+    assert not s.protocol.shut_down
 
 
 async def test_bad_params_are_invalid_params_with_where() -> None:
@@ -262,6 +262,41 @@ async def test_notifications_leave_no_futures_behind() -> None:
     )
     await asyncio.sleep(0.05)
     assert s.protocol._request_futures == {}
+
+
+async def test_command_arguments_that_do_not_fit_say_what_the_command_takes() -> None:
+    """pygls converts a command's arguments to its handler's annotations: one that does not fit, or is
+    missing, is -32602 naming what the command takes, never an internal error (-32603)."""
+    s = Session()
+    s.initialize()
+
+    def run(msg_id: int, command: str, *arguments: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"command": command}
+        if arguments != (None,):  # None: no "arguments" key at all
+            params["arguments"] = list(arguments)
+        return s.request(msg_id, "workspace/executeCommand", params)
+
+    for msg_id, (command, arguments) in enumerate(
+        [
+            ("hotfix.accept", ({"not": "an id"},)),
+            ("hotfix.accept", (5,)),
+            ("hotfix.accept", ("",)),
+            ("hotfix.accept", ()),
+            ("hotfix.accept", (None,)),
+            ("hotfix.accept", ("a", "b")),
+            ("hotfix.reject", (None, None)),
+        ]
+    ):
+        answer = run(msg_id, command, *arguments)
+        assert code(answer) == -32602, (command, arguments, answer)
+        assert answer["error"]["message"].startswith(f"{command} takes one argument, the suggestion id")
+    answer = run(20, "hotfix.train", "now")
+    assert code(answer) == -32602 and answer["error"]["message"].startswith("hotfix.train takes no arguments")
+    answer = run(21, "hotfix.suppressions", "everything")
+    assert code(answer) == -32602 and "takes list, remove ID..., or clear" in answer["error"]["message"]
+    assert code(run(22, "hotfix.noSuchCommand")) == -32602
+    assert run(23, "hotfix.accept", "no-such-suggestion")["result"] == {"accepted": False}
+    assert run(24, "hotfix.reject", "no-such-suggestion")["result"] == {"rejected": False}
 
 
 async def test_the_outcome_timer_survives_a_failing_outcome(monkeypatch: pytest.MonkeyPatch) -> None:

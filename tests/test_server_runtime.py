@@ -68,6 +68,28 @@ def test_store_round_trip_and_status(tmp_path: Path) -> None:
     runtime.close_store()
 
 
+def test_an_edit_teaches_the_catalogue_the_pair_the_store_returned(tmp_path: Path) -> None:
+    """The pair comes back from ``record_outcome``; the store is not read again to find it."""
+    stored = object()
+    learnt: list[tuple[object, str]] = []
+
+    class PairStore:  # nothing to read back: a reread would fail, and nothing would be learnt
+        def record_outcome(self, outcome: object) -> object:
+            return stored
+
+    class Catalogue:
+        def add_pair(self, pair: object, source: str) -> None:
+            learnt.append((pair, source))
+
+    runtime = Runtime()
+    runtime.configure(ServerConfig(data_dir=str(tmp_path)))
+    runtime.backend = Backend(engine=None, registry=None, catalogue=Catalogue())  # type: ignore[arg-type]
+    runtime.store = PairStore()  # type: ignore[assignment]
+    runtime.record([OutcomeRecord("s1", "edited", "edited", "    return x * 2")])
+    runtime.flush_writes()
+    assert learnt == [(stored, "edit")]
+
+
 def test_store_that_cannot_open_is_reported(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -7,6 +7,7 @@ import asyncio
 from lsprotocol import types
 from pygls.workspace import TextDocument
 
+from hotfix_engine.prompts import chars_read
 from hotfix_engine.stopping import CancelToken
 from hotfix_server import translate
 from hotfix_server.config import CompletionConfig
@@ -45,7 +46,7 @@ def test_completion_request_cuts_long_documents_on_a_fixed_grid() -> None:
     offset = len(text) // 2
     request = translate.completion_request(text, offset, "python", config)
     assert text[:offset].endswith(request.prefix)
-    assert len(request.prefix) <= 64 * translate.CHARS_PER_TOKEN + translate.CUT_GRID
+    assert chars_read(64) <= len(request.prefix) <= chars_read(64) + translate.CUT_GRID
     assert text[offset:].startswith(request.suffix) and request.suffix
     assert (request.max_new_tokens, request.temperature, request.context_tokens) == (7, 0.2, 64)
     # Typing on does not move the start of the prompt, so the engine can reuse its cache.
@@ -55,9 +56,26 @@ def test_completion_request_cuts_long_documents_on_a_fixed_grid() -> None:
     assert short.prefix == "def f():\n    " and short.suffix == ""
 
 
+def test_the_cut_keeps_everything_the_prompt_reads() -> None:
+    """The server cuts the document before the engine cuts the prompt: the prompt must not change."""
+    from tiny_model import build_tokenizer
+
+    from hotfix_engine.prompts import build_prompt
+
+    tokenizer = build_tokenizer()
+    config = CompletionConfig(context_tokens=1536)
+    text = "".join(f"value_{i} = compute({i}, {i % 7})\n" for i in range(12_000))
+    for offset in (len(text) // 3, len(text) // 3 + 5, translate.CUT_GRID * 3 + 10):
+        request = translate.completion_request(text, offset, "python", config)
+        assert len(request.prefix) < offset  # cut
+        whole = build_prompt(tokenizer, text[:offset], text[offset:], config.context_tokens, None)
+        assert build_prompt(tokenizer, request.prefix, request.suffix, config.context_tokens, None) == whole
+
+
 def test_language_from_the_client_or_the_extension() -> None:
     assert translate.language_of(doc("", language="rust")) == "rust"
     assert translate.language_of(doc("", uri="file:///w/app.ts", language=None)) == "typescript"
+    assert translate.language_of(doc("", uri="file:///w/My%20App.TS", language=None)) == "typescript"
     assert translate.language_of(doc("", uri="untitled:Untitled-1", language=None)) == "python"
 
 

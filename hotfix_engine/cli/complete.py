@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hotfix_engine.cli import add_runtime_option
 from hotfix_engine.errors import DataError
+from hotfix_engine.languages import language_of
 
 ORDER = 20
 
@@ -51,12 +52,6 @@ def split_at(text: str, line: int, col: int, path: Path) -> tuple[str, str]:
     return text[:offset], text[offset:]
 
 
-def language_of(path: Path) -> str:
-    return {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript"}.get(
-        path.suffix.lower(), path.suffix.lstrip(".").lower() or "text"
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     from hotfix_engine.adapter_choice import activate_adapter, resolve_adapter
     from hotfix_engine.completion import CompletionRequest
@@ -73,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     request = CompletionRequest(
         prefix=prefix,
         suffix=suffix,
-        language=language_of(args.file),
+        language=language_of(args.file.name),
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
     )

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import cattrs
+
 from hotfix_engine.errors import ConfigError
+from hotfix_engine.store import RECORD_MODES
 
 log = logging.getLogger(__name__)
 
-RECORD_MODES = ("patterns", "all", "off")
 RUNTIMES = ("auto", "llama.cpp", "transformers")  # hotfix_engine.runtimes.RUNTIMES, without importing it
 SUPPRESSION_SCOPES = ("workspace", "everywhere", "off")
 
@@ -112,31 +115,56 @@ def _wire_name(obj: object, name: str) -> str:
     return next(f.metadata["wire"] for f in dataclasses.fields(obj) if f.name == name)  # type: ignore[arg-type]
 
 
-def _coerce(value: Any, annotation: str, key: str) -> Any:
-    """Check a JSON value against a field's annotation; JSON has no int/float/bool distinction we can trust."""
-    if annotation == "str | None":
-        if value is None or isinstance(value, str):
-            return value
-        raise ConfigError(f"{key} must be a string or null, not {value!r}")
-    if annotation == "str":
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{key} must be a string, not {value!r}")
-    if annotation == "bool":
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key} must be true or false, not {value!r}")
-    if annotation == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{key} must be a whole number, not {value!r}")
-    if annotation == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{key} must be a number, not {value!r}")
-    raise AssertionError(f"unsupported annotation {annotation}")
+def _string(value: Any, _: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise ConfigError(f"must be a string, not {value!r}")
+
+
+def _optional_string(value: Any, _: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigError(f"must be a string or null, not {value!r}")
+
+
+def _boolean(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"must be true or false, not {value!r}")
+
+
+def _whole_number(value: Any, _: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ConfigError(f"must be a whole number, not {value!r}")
+
+
+def _number(value: Any, _: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise ConfigError(f"must be a number, not {value!r}")
+
+
+# JSON's values as the settings take them. cattrs's own hooks convert too freely for settings a user
+# types by hand (str(3) is a model, int("12") a token count, bool("no") true): these only accept the
+# JSON type itself (and a whole float for an integer), and say what they wanted. Ranges and choices
+# are the dataclasses' own checks (__post_init__).
+_converter = cattrs.Converter()
+_converter.register_structure_hook(str, _string)
+_converter.register_structure_hook_func(lambda kind: kind == (str | None), _optional_string)
+_converter.register_structure_hook(bool, _boolean)
+_converter.register_structure_hook(int, _whole_number)
+_converter.register_structure_hook(float, _number)
+
+
+def _read(value: Any, kind: Any, key: str) -> Any:
+    """``value`` as the type ``kind``; a mismatch is one line that names the setting."""
+    try:
+        return _converter.structure(value, kind)
+    except ConfigError as exc:
+        raise ConfigError(f"{key} {exc}") from None
 
 
 def _apply(node: Any, raw: Mapping[str, Any], problems: list[str], in_force: Any) -> Any:
@@ -144,6 +172,7 @@ def _apply(node: Any, raw: Mapping[str, Any], problems: list[str], in_force: Any
 
     Absent and null keys keep ``node``'s value; an invalid one keeps the value ``in_force``.
     """
+    kinds = typing.get_type_hints(type(node))
     for f in dataclasses.fields(node):
         current = getattr(node, f.name)
         kept = getattr(in_force, f.name)
@@ -154,7 +183,8 @@ def _apply(node: Any, raw: Mapping[str, Any], problems: list[str], in_force: Any
         if raw.get(key) is None:
             continue
         try:
-            node = dataclasses.replace(node, **{f.name: _coerce(raw[key], str(f.type), key)})
+            # The type by the converter, then the range or choice by the dataclass's own checks.
+            node = dataclasses.replace(node, **{f.name: _read(raw[key], kinds[f.name], key)})
         except ConfigError as exc:
             problems.append(f"{exc}; keeping {kept!r}")
             node = dataclasses.replace(node, **{f.name: kept})

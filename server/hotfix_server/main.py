@@ -45,7 +45,7 @@ def serve(defaults: ServerConfig, tcp: tuple[str, int] | None = None) -> int:
         serve_tcp(server, *tcp)
     else:
         serve_stdio(server, sys.stdin.buffer, channel)  # type: ignore[arg-type]
-    code = 0 if server.protocol._shutdown else 1
+    code = 0 if server.protocol.shut_down else 1
     server.close()
     logging.shutdown()
     # Worker threads (a generation, a model still loading) must not keep a finished server alive.

@@ -15,7 +15,9 @@ every notification. Here the transport hands over a frame's bytes (``receive``) 
   U+FFFD, so no text that cannot be encoded reaches the documents, the store or the tokenizer;
 - ``didChange`` ranges outside the document, or inside a character, are clamped (translate.py);
 - an answer whose id is not one of our own requests in progress is dropped (pygls files the
-  client's requests and ours in one table).
+  client's requests and ours in one table);
+- a command's arguments are converted by pygls to its handler's annotations (:data:`SuggestionId`
+  through :func:`converter`); one that does not fit is -32602 with what the command takes.
 
 So an internal error left is a handler's bug.
 """
@@ -27,10 +29,11 @@ import logging
 import re
 from collections.abc import Callable, Generator
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, NewType
 from urllib.parse import unquote
 
 import attrs
+import cattrs
 from cattrs import transform_error
 from cattrs.errors import BaseValidationError
 from lsprotocol import types
@@ -41,7 +44,7 @@ from pygls.exceptions import (
     JsonRpcParseError,
     JsonRpcServerNotInitialized,
 )
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import LanguageServerProtocol, default_converter
 from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, MsgId
 from pygls.protocol.language_server import lsp_method
 
@@ -96,12 +99,41 @@ def _invalid(exc: Exception) -> str:
     return text[:MESSAGE_CHARS]
 
 
+# A command argument naming a suggestion (hotfix.accept, hotfix.reject).
+SuggestionId = NewType("SuggestionId", str)
+
+
+def _suggestion_id(value: Any, _: Any) -> SuggestionId:
+    # cattrs would make a string of anything (str(5), str(None)), and accept an id nobody showed.
+    if isinstance(value, str) and value:
+        return SuggestionId(value)
+    raise ValueError(f"not a suggestion id: {value!r}"[:MESSAGE_CHARS])
+
+
+def converter() -> cattrs.Converter:
+    """pygls's converter, which also reads our commands' typed arguments."""
+    result = default_converter()
+    result.register_structure_hook(SuggestionId, _suggestion_id)
+    return result
+
+
 class HotfixProtocol(LanguageServerProtocol):
-    """pygls's LSP protocol behind a gate that answers every request with the right error code."""
+    """pygls's LSP protocol behind a gate that answers every request with the right error code.
+
+    It reads pygls's private state where pygls has no public hook: ``_workspace`` (None before
+    ``initialize``; the public ``workspace`` raises instead), ``_shutdown``, the request bookkeeping
+    (``_request_futures``, ``_result_types``) and the senders (``_send_response``, ``_send_data``,
+    ``_execute_handler``). Its converter is the public ``fm.converter``.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._initialized_seen = False
+
+    @property
+    def shut_down(self) -> bool:
+        """Whether ``shutdown`` was received (an ``exit`` after it is a clean one)."""
+        return self._shutdown  # pygls keeps this private, with no public accessor
 
     # From the transport ------------------------------------------------------------------------
 
@@ -174,7 +206,7 @@ class HotfixProtocol(LanguageServerProtocol):
             envelope = {"jsonrpc": self.VERSION, "id": msg_id, "method": method, "params": params}
             try:
                 message = (
-                    self._converter.structure(envelope, message_type)
+                    self.fm.converter.structure(envelope, message_type)
                     if message_type is not None
                     else JsonRPCRequestMessage(id=msg_id, method=method, jsonrpc=self.VERSION, params=params)
                 )
@@ -206,7 +238,7 @@ class HotfixProtocol(LanguageServerProtocol):
             envelope = {"jsonrpc": self.VERSION, "method": method, "params": params}
             try:
                 message = (
-                    self._converter.structure(envelope, message_type)
+                    self.fm.converter.structure(envelope, message_type)
                     if message_type is not None
                     else JsonRPCNotification(method=method, jsonrpc=self.VERSION, params=params)
                 )
@@ -279,17 +311,35 @@ class HotfixProtocol(LanguageServerProtocol):
         self._shutdown = True
         return None
 
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Generator[Any, Any, Any]:
+        """pygls's, which converts the arguments to the handler's annotations, with two changes: no
+        ``arguments`` are an empty list (pygls would call the handler without its parameters: an
+        internal error), and an argument that does not fit says what the command takes."""
+        if params.arguments is None:
+            params = attrs.evolve(params, arguments=[])
+        try:
+            return (yield from super().lsp_workspace__execute_command(params))
+        except JsonRpcInvalidParams as exc:  # raised before the handler runs: its own errors go elsewhere
+            if params.command not in translate.COMMAND_ARGUMENTS:
+                raise
+            why = exc.__context__ or exc.message  # what pygls wrapped
+            raise JsonRpcInvalidParams(f"{translate.usage(params.command)} ({why})"[:MESSAGE_CHARS]) from None
+
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(
         self, params: types.DidChangeTextDocumentParams
     ) -> Generator[Any, Any, None]:
-        """pygls's, with ranges clamped to the document, and changes to unknown documents dropped."""
+        """pygls's, with ranges clamped to the document, and changes to unknown documents dropped.
+
+        The handler gets the changes as applied, as the engine's edits, after ``params``: the outcome
+        tracker follows the document from them (translate.apply_change).
+        """
         document = self.workspace.text_documents.get(unquote(params.text_document.uri))
         if document is None:
             log.warning("didChange for %s, which is not open: ignored", params.text_document.uri[:200])
             return
-        for change in params.content_changes:
-            translate.apply_change(document, change)
+        edits = [translate.apply_change(document, change) for change in params.content_changes]
         document.version = params.text_document.version
         if (user_handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield user_handler, (params,), None
+            yield user_handler, (params, edits), None

@@ -13,7 +13,7 @@ import functools
 import logging
 import os
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
@@ -26,13 +26,14 @@ from hotfix_engine import __version__
 from hotfix_engine.completion import CompletionRequest
 from hotfix_engine.errors import Cancelled, HotfixError
 from hotfix_engine.models import DEFAULT_MODEL
+from hotfix_engine.outcomes import TextChange
 from hotfix_engine.stopping import CancelToken
 from hotfix_server import translate
 from hotfix_server.config import ServerConfig, parse_config
 from hotfix_server.continuous import ContinuousTraining
 from hotfix_server.lifeline import watch_parent
 from hotfix_server.progress import ServerProgress
-from hotfix_server.protocol import HotfixProtocol
+from hotfix_server.protocol import HotfixProtocol, SuggestionId, converter
 from hotfix_server.runtime import Backend, Runtime, load_backend
 from hotfix_server.scheduler import DocumentScheduler
 from hotfix_server.training import TrainerProcess
@@ -47,10 +48,16 @@ PREFILL_PAUSE_S = 0.3
 
 
 class HotfixServer(LanguageServer):
-    """Serves suggestions and watches what becomes of them."""
+    """Serves suggestions and watches what becomes of them.
+
+    The handlers registered with pygls annotate ``self``: that is how pygls knows to pass the server
+    to a function registered from the class (:func:`create_server`).
+    """
+
+    protocol: HotfixProtocol
 
     def __init__(self, defaults: ServerConfig | None = None) -> None:
-        super().__init__("hotfix", __version__, protocol_cls=HotfixProtocol)
+        super().__init__("hotfix", __version__, protocol_cls=HotfixProtocol, converter_factory=converter)
         self.runtime = Runtime()
         self.runtime.configure(defaults or ServerConfig())  # from the command line; the client may override
         self.scheduler = DocumentScheduler()
@@ -73,7 +80,7 @@ class HotfixServer(LanguageServer):
 
     # Lifecycle --------------------------------------------------------------------------------
 
-    def on_initialize(self, params: types.InitializeParams) -> None:
+    def on_initialize(self: HotfixServer, params: types.InitializeParams) -> None:
         self._loop = asyncio.get_running_loop()
         self._initial_config = self._configure(params.initialization_options)
         window = params.capabilities.window
@@ -81,15 +88,16 @@ class HotfixServer(LanguageServer):
         if params.process_id:
             self._spawn(watch_parent(params.process_id, self.die))
 
-    def on_initialized(self, params: types.InitializedParams) -> None:
+    def on_initialized(self: HotfixServer, params: types.InitializedParams) -> None:
         error = self.runtime.open_store()
         if error:
             self._tell(f"hotfix: feedback is not recorded: {error}", types.MessageType.Error)
         self._spawn(self._load())
         self._spawn(self._tick())
 
-    def close(self) -> None:
-        """Stop everything and save the outcomes decided so far (shutdown, or the editor died)."""
+    def close(self: HotfixServer, params: None = None) -> None:
+        """Stop everything and save the outcomes decided so far (``shutdown``, whose ``params`` are
+        None, or the editor died)."""
         if self._closed:
             return
         self._closed = True
@@ -136,7 +144,9 @@ class HotfixServer(LanguageServer):
         self.runtime.configure(config)
         return config
 
-    async def on_did_change_configuration(self, params: types.DidChangeConfigurationParams) -> None:
+    async def on_did_change_configuration(
+        self: HotfixServer, params: types.DidChangeConfigurationParams
+    ) -> None:
         settings = params.settings
         workspace = self.client_capabilities.workspace
         if settings is None and workspace is not None and workspace.configuration:
@@ -239,16 +249,19 @@ class HotfixServer(LanguageServer):
 
     # Documents and outcomes -------------------------------------------------------------------
 
-    def on_did_open(self, params: types.DidOpenTextDocumentParams) -> None:
+    def on_did_open(self: HotfixServer, params: types.DidOpenTextDocumentParams) -> None:
         log.debug("opened %s (%d characters)", params.text_document.uri, len(params.text_document.text))
         # Where the user will type is unknown yet: the end of the file, where new code goes (and, for a
         # file within the prompt budget, every position's prompt starts the same way).
         self._schedule_prefill(params.text_document.uri, None, 0.0)
 
-    def on_did_change(self, params: types.DidChangeTextDocumentParams) -> None:
+    def on_did_change(
+        self: HotfixServer, params: types.DidChangeTextDocumentParams, edits: list[TextChange]
+    ) -> None:
+        """``edits``: the changes as HotfixProtocol applied them to our copy, in engine terms."""
         document = self._document(params.text_document.uri)
         if document is not None:
-            self.runtime.record(self.runtime.tracker.changed(unquote(document.uri), document.source))
+            self.runtime.record(self.runtime.tracker.changed(unquote(document.uri), edits))
             change = params.content_changes[-1] if params.content_changes else None
             if isinstance(change, types.TextDocumentContentChangePartial):
                 # Only the last edit before a pause matters: its offset is found when the timer fires.
@@ -300,7 +313,7 @@ class HotfixServer(LanguageServer):
             others,
         )
 
-    def on_did_close(self, params: types.DidCloseTextDocumentParams) -> None:
+    def on_did_close(self: HotfixServer, params: types.DidCloseTextDocumentParams) -> None:
         self.runtime.record(self.runtime.tracker.closed(unquote(params.text_document.uri)))
 
     async def _tick(self) -> None:
@@ -339,12 +352,14 @@ class HotfixServer(LanguageServer):
 
     # Completion -------------------------------------------------------------------------------
 
-    async def on_inline_completion(self, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+    async def on_inline_completion(
+        self: HotfixServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList:
         explicit = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         suggestion_id, text = await self._suggest(params.text_document.uri, params.position, explicit)
         return translate.inline_items(suggestion_id, text, params.position)
 
-    async def on_completion(self, params: types.CompletionParams) -> types.CompletionList:
+    async def on_completion(self: HotfixServer, params: types.CompletionParams) -> types.CompletionList:
         explicit = (
             params.context is not None and params.context.trigger_kind == types.CompletionTriggerKind.Invoked
         )
@@ -416,17 +431,17 @@ class HotfixServer(LanguageServer):
 
     # Commands and status ----------------------------------------------------------------------
 
-    def on_accept(self, *args):
-        outcomes = self.runtime.tracker.accept(_suggestion_id(translate.ACCEPT, args))
+    def on_accept(self: HotfixServer, suggestion_id: SuggestionId) -> dict[str, Any]:
+        outcomes = self.runtime.tracker.accept(suggestion_id)
         self.runtime.record(outcomes)
         return {"accepted": any(o.kind == "accepted" for o in outcomes)}
 
-    def on_reject(self, *args):
-        outcomes = self.runtime.tracker.reject(_suggestion_id(translate.REJECT, args))
+    def on_reject(self: HotfixServer, suggestion_id: SuggestionId) -> dict[str, Any]:
+        outcomes = self.runtime.tracker.reject(suggestion_id)
         self.runtime.record(outcomes)
         return {"rejected": any(o.kind == "rejected" for o in outcomes)}
 
-    def on_train(self):
+    def on_train(self: HotfixServer) -> dict[str, Any]:
         if self.continuous.active:
             return {"message": self.continuous.request(), "running": True}
         backend = self.runtime.backend
@@ -437,9 +452,10 @@ class HotfixServer(LanguageServer):
         )
         return {"message": message, "running": self.trainer.running}
 
-    async def on_rollback(self, *args):
+    async def on_rollback(self: HotfixServer, *args: Any) -> dict[str, Any]:
+        # Checked here: pygls's typed arguments have no optional ones (an empty list fails the count).
         if len(args) > 1 or (args and args[0] is not None and not isinstance(args[0], str)):
-            raise JsonRpcInvalidParams(f"{translate.ROLLBACK} takes an optional version name, e.g. v0001")
+            raise JsonRpcInvalidParams(translate.usage(translate.ROLLBACK))
         backend = self.runtime.backend
         if backend is None:
             raise JsonRpcInvalidRequest("the model is still loading; try again in a moment")
@@ -450,11 +466,14 @@ class HotfixServer(LanguageServer):
         await self._sync_adapter()
         return {"version": target.version if target else None}
 
-    def on_suppressions(self, *args):
-        """``hotfix.suppressions [list | remove ID... | clear]`` for this client's workspaces."""
+    def on_suppressions(self: HotfixServer, *args: Any) -> dict[str, Any]:
+        """``hotfix.suppressions [list | remove ID... | clear]`` for this client's workspaces.
+
+        Checked here: pygls's typed arguments have no optional ones, and pass ``*args`` unconverted.
+        """
         action = args[0] if args else "list"
         if action not in ("list", "remove", "clear") or not all(isinstance(a, str) for a in args):
-            raise JsonRpcInvalidParams(f"{translate.SUPPRESSIONS} takes list, remove ID..., or clear")
+            raise JsonRpcInvalidParams(translate.usage(translate.SUPPRESSIONS))
         suppressions = self.runtime.suppressions
         if suppressions is None:
             raise JsonRpcInvalidRequest(
@@ -476,102 +495,51 @@ class HotfixServer(LanguageServer):
             raise JsonRpcInvalidRequest(str(exc)) from None
         return {"suppressions": [item.to_json() for item in items]}
 
-    def on_status(self) -> dict[str, Any]:
+    def on_status(self: HotfixServer, params: Any = None) -> dict[str, Any]:
         return self.runtime.status(self.trainer.running)
 
 
 def create_server(defaults: ServerConfig | None = None) -> HotfixServer:
-    """A server with its handlers registered."""
+    """A server with its handlers registered.
+
+    pygls hands the server to a handler whose first parameter is annotated with the server's class,
+    so the handlers are :class:`HotfixServer`'s methods with ``self`` annotated. They are registered
+    from the class, not bound to the instance: pygls marks each handler with attributes, which a
+    bound method cannot take (pygls has no registration of methods: openlawlibrary/pygls#263).
+    """
     server = HotfixServer(defaults)
-    server.feature(types.INITIALIZE)(initialize)
-    server.feature(types.INITIALIZED)(initialized)
-    server.feature(types.SHUTDOWN)(shutdown)
-    server.feature(types.TEXT_DOCUMENT_DID_OPEN)(did_open)
-    server.feature(types.TEXT_DOCUMENT_DID_CHANGE)(did_change)
-    server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(did_close)
-    server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(did_change_configuration)
-    server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(inline_completion)
-    server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))(
-        completion
-    )
-    server.feature(translate.STATUS)(status)
-    server.command(translate.ACCEPT)(accept)
-    server.command(translate.REJECT)(reject)
-    server.command(translate.TRAIN)(train)
-    server.command(translate.ROLLBACK)(rollback)
-    server.command(translate.SUPPRESSIONS)(suppressions)
+    features: list[tuple[str, Callable[..., Any], Any]] = [
+        (types.INITIALIZE, HotfixServer.on_initialize, None),
+        (types.INITIALIZED, HotfixServer.on_initialized, None),
+        (types.SHUTDOWN, HotfixServer.close, None),
+        (types.TEXT_DOCUMENT_DID_OPEN, HotfixServer.on_did_open, None),
+        (types.TEXT_DOCUMENT_DID_CHANGE, HotfixServer.on_did_change, None),
+        (types.TEXT_DOCUMENT_DID_CLOSE, HotfixServer.on_did_close, None),
+        (types.WORKSPACE_DID_CHANGE_CONFIGURATION, HotfixServer.on_did_change_configuration, None),
+        (
+            types.TEXT_DOCUMENT_INLINE_COMPLETION,
+            HotfixServer.on_inline_completion,
+            types.InlineCompletionOptions(),
+        ),
+        (
+            types.TEXT_DOCUMENT_COMPLETION,
+            HotfixServer.on_completion,
+            types.CompletionOptions(resolve_provider=False),
+        ),
+        (translate.STATUS, HotfixServer.on_status, None),
+    ]
+    for method, handler, options in features:
+        server.feature(method, options)(handler)
+    commands: dict[str, Callable[..., Any]] = {
+        translate.ACCEPT: HotfixServer.on_accept,
+        translate.REJECT: HotfixServer.on_reject,
+        translate.TRAIN: HotfixServer.on_train,
+        translate.ROLLBACK: HotfixServer.on_rollback,
+        translate.SUPPRESSIONS: HotfixServer.on_suppressions,
+    }
+    for name, command in commands.items():
+        server.command(name)(command)
     return server
-
-
-# The handlers: pygls passes the server as ``ls``.
-
-
-def initialize(ls: HotfixServer, params: types.InitializeParams) -> None:
-    ls.on_initialize(params)
-
-
-def initialized(ls: HotfixServer, params: types.InitializedParams) -> None:
-    ls.on_initialized(params)
-
-
-def shutdown(ls: HotfixServer, params: None) -> None:
-    ls.close()
-
-
-def did_open(ls: HotfixServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.on_did_open(params)
-
-
-def did_change(ls: HotfixServer, params: types.DidChangeTextDocumentParams) -> None:
-    ls.on_did_change(params)
-
-
-def did_close(ls: HotfixServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.on_did_close(params)
-
-
-async def did_change_configuration(ls: HotfixServer, params: types.DidChangeConfigurationParams) -> None:
-    await ls.on_did_change_configuration(params)
-
-
-async def inline_completion(
-    ls: HotfixServer, params: types.InlineCompletionParams
-) -> types.InlineCompletionList:
-    return await ls.on_inline_completion(params)
-
-
-async def completion(ls: HotfixServer, params: types.CompletionParams) -> types.CompletionList:
-    return await ls.on_completion(params)
-
-
-def status(ls: HotfixServer, params: Any = None) -> dict[str, Any]:
-    return ls.on_status()
-
-
-def accept(ls: HotfixServer, *args):
-    return ls.on_accept(*args)
-
-
-def reject(ls: HotfixServer, *args):
-    return ls.on_reject(*args)
-
-
-def train(ls: HotfixServer, *args):
-    return ls.on_train()
-
-
-async def rollback(ls: HotfixServer, *args):
-    return await ls.on_rollback(*args)
-
-
-def suppressions(ls: HotfixServer, *args):
-    return ls.on_suppressions(*args)
-
-
-def _suggestion_id(command: str, args: tuple[Any, ...]) -> str:
-    if len(args) != 1 or not isinstance(args[0], str) or not args[0]:
-        raise JsonRpcInvalidParams(f"{command} takes one argument, the suggestion id")
-    return args[0]
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

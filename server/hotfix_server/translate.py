@@ -6,14 +6,16 @@ handlers stay short and the engine never sees LSP.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterable, Sequence
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument
 
+from hotfix_engine import languages
 from hotfix_engine.completion import CompletionRequest
+from hotfix_engine.outcomes import TextChange
+from hotfix_engine.prompts import chars_read
 from hotfix_server.config import CompletionConfig
 
 ACCEPT = "hotfix.accept"
@@ -21,45 +23,35 @@ REJECT = "hotfix.reject"
 TRAIN = "hotfix.train"
 ROLLBACK = "hotfix.rollback"
 SUPPRESSIONS = "hotfix.suppressions"
-COMMANDS = (ACCEPT, REJECT, TRAIN, ROLLBACK, SUPPRESSIONS)
+# What each command takes, as a bad argument's error says it.
+COMMAND_ARGUMENTS = {
+    ACCEPT: "one argument, the suggestion id",
+    REJECT: "one argument, the suggestion id",
+    TRAIN: "no arguments",
+    ROLLBACK: "an optional version name, e.g. v0001",
+    SUPPRESSIONS: "list, remove ID..., or clear",
+}
 STATUS = "hotfix/status"
 ADAPTER_CHANGED = "hotfix/adapterChanged"
 
 # The engine cuts the prompt to ``context_tokens`` itself, on a grid that keeps the prompt's start
-# still while the user types (so its key/value cache is reused). Cutting the text first keeps a
-# multi-MB document out of every request; the cut moves only in large steps for the same reason.
-CHARS_PER_TOKEN = 8
+# still while the user types (so its key/value cache is reused). Cutting the text first, to what a
+# prompt of that budget can read (prompts.chars_read), keeps a multi-MB document out of every
+# request; the cut moves only in large steps (a multiple of prompts.ANCHOR_GRID) for the same reason.
 CUT_GRID = 1 << 16
 LABEL_CHARS = 60
 # Other open documents offered to a model trained on whole repositories: a third of the prompt
 # budget rarely holds more, and each one is tokenized on every request.
 CONTEXT_FILES = 4
 
-_EXTENSIONS = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".ts": "typescript",
-    ".java": "java",
-    ".c": "c",
-    ".h": "c",
-    ".cpp": "cpp",
-    ".go": "go",
-    ".rs": "rust",
-    ".rb": "ruby",
-}
+
+def usage(command: str) -> str:
+    return f"{command} takes {COMMAND_ARGUMENTS[command]}"
 
 
 def language_of(document: TextDocument) -> str:
-    """The document's language id, or one guessed from its file extension.
-
-    lsprotocol lets any JSON value through as a language id (its type is a union): 7 reached the
-    engine, which failed on it.
-    """
-    if document.language_id and isinstance(document.language_id, str):
-        return str(document.language_id)
-    extension = posixpath.splitext(urlparse(document.uri).path)[1].lower()
-    return _EXTENSIONS.get(extension, "python")
+    """The engine's language for an open document: its language id, else its file name's."""
+    return languages.language_of(path_of(document.uri), document.language_id)
 
 
 def offset_at(document: TextDocument, position: types.Position) -> int | None:
@@ -118,8 +110,9 @@ def clamped_offset(document: TextDocument, lines: Sequence[str], position: types
     )
 
 
-def apply_change(document: TextDocument, change: types.TextDocumentContentChangeEvent) -> None:
-    """Apply one ``didChange`` event, its range clamped to the document (issue 18).
+def apply_change(document: TextDocument, change: types.TextDocumentContentChangeEvent) -> TextChange:
+    """Apply one ``didChange`` event, its range clamped to the document (issue 18); returns it as the
+    engine's :class:`TextChange`, in code points of the text before it, for the outcome tracker.
 
     pygls applies a range past a line's end one character early, reads the client's units as code
     points past the last line, and drops the text of a range whose end comes before its start; a
@@ -131,10 +124,12 @@ def apply_change(document: TextDocument, change: types.TextDocumentContentChange
         end = clamped_offset(document, lines, change.range.end)
         start, end = min(start, end), max(start, end)
         source = document.source
-        text = source[:start] + change.text + source[end:]
-    else:
-        text = change.text
-    document.apply_change(types.TextDocumentContentChangeWholeDocument(text=text))
+        document.apply_change(
+            types.TextDocumentContentChangeWholeDocument(text=source[:start] + change.text + source[end:])
+        )
+        return TextChange(change.text, (start, end))
+    document.apply_change(types.TextDocumentContentChangeWholeDocument(text=change.text))
+    return TextChange(change.text)
 
 
 def path_of(uri: str) -> str:
@@ -175,20 +170,20 @@ def completion_request(
 ) -> CompletionRequest:
     """The engine's request for a cursor at ``offset`` in ``source``, within the configured budget.
 
-    Other files keep only their head: the engine gives them at most a third of the budget.
+    The prefix keeps at least its end, and the suffix and other files their head, that the prompt reads.
     """
-    budget = config.context_tokens * CHARS_PER_TOKEN
-    start = max(0, (offset - budget) // CUT_GRID * CUT_GRID)
+    reach = chars_read(config.context_tokens)
+    start = max(0, (offset - reach) // CUT_GRID * CUT_GRID)
     return CompletionRequest(
         prefix=source[start:offset],
-        suffix=source[offset : offset + config.context_tokens * CHARS_PER_TOKEN // 2],
+        suffix=source[offset : offset + reach],
         language=language,
         max_new_tokens=config.max_new_tokens,
         temperature=config.temperature,
         context_tokens=config.context_tokens,
         budget_ms=config.predict_budget_ms,
         path=path,
-        context_files=tuple((other, text[: budget // 2]) for other, text in context_files),
+        context_files=tuple((other, text[:reach]) for other, text in context_files),
     )
 
 
