@@ -64,7 +64,7 @@ def writer_trial(home: Path, rng: random.Random) -> dict[str, Any]:
     from hotfix_engine.store import Store
 
     with Store.open(home) as store:  # and a kill is no damage: the WAL check must stay quiet
-        kept = {row["suggestion_id"] for row in store._read("SELECT suggestion_id FROM outcomes")}
+        kept = {row["suggestion_id"] for row in store.query("SELECT suggestion_id FROM outcomes")}
         wal_loss = store.wal_loss
     lost = sum(f"s{i}" not in kept for i in range(acked + 1))
     return {

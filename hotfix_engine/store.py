@@ -141,8 +141,11 @@ class Store:
         kind = _Contended if backend.retryable(exc) else StoreError
         return kind(f"cannot {verb} the store {self.location}: {backend.describe(exc)}")
 
+    # For modules that keep their own tables in the store (suppressions.py): a transaction, a query,
+    # a change counter and their tables' creation, on whichever backend is open.
+
     @contextmanager
-    def _write(self) -> Iterator[Any]:
+    def transaction(self) -> Iterator[Any]:
         """One short write transaction; driver errors become StoreError, nothing half-written stays."""
         with self._lock:
             backend = self._live()
@@ -166,7 +169,7 @@ class Store:
         """
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                with self._write() as db:
+                with self.transaction() as db:
                     return step(db)
             except _Contended:
                 if attempt == WRITE_ATTEMPTS:
@@ -174,7 +177,7 @@ class Store:
                 time.sleep(random.uniform(0.01, 0.05) * attempt)
         raise AssertionError("unreachable")
 
-    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:
             backend = self._live()
             try:
@@ -196,7 +199,7 @@ class Store:
             finally:
                 backend.rollback()
 
-    def _data_version(self) -> object:
+    def data_version(self) -> object:
         """A value that changes when another connection changed the store (suppressions reload on it)."""
         with self._lock:
             backend = self._live()
@@ -205,9 +208,9 @@ class Store:
             except backend.errors as exc:
                 raise self._failure(backend, "read", exc) from None
 
-    def _ensure_schema(self, ddl: str) -> None:
+    def ensure_table(self, ddl: str) -> None:
         """Create another module's tables (``CREATE ... IF NOT EXISTS``) where the backend needs it."""
-        with self._write() as db:
+        with self.transaction() as db:
             self._live().ensure_schema(db, ddl)
 
     def close(self) -> None:
@@ -352,7 +355,7 @@ class Store:
 
     def pairs(self, origin: str | None = None) -> list[StoredPair]:
         sql = "SELECT * FROM pairs" + (" WHERE origin = ?" if origin else "") + " ORDER BY created, id"
-        return [_stored_pair(row) for row in self._read(sql, (origin,) if origin else ())]
+        return [_stored_pair(row) for row in self.query(sql, (origin,) if origin else ())]
 
     def training_records(self, *, not_consumed_by: str | None = None) -> TrainingRecords:
         """Pairs, unlearn-only and retain texts, leaving out what ``not_consumed_by`` has consumed.
@@ -363,23 +366,23 @@ class Store:
         with self._snapshot():
             consumed: set[str] = set()
             if not_consumed_by is not None:
-                rows = self._read(
+                rows = self.query(
                     "SELECT record_id FROM consumed WHERE adapter_version = ?", (not_consumed_by,)
                 )
                 consumed = {row["record_id"] for row in rows}
             # Two users of a shared store may hold the same pair (one file, imported twice): once.
             seen = set(consumed)
             pairs = []
-            for row in self._read("SELECT * FROM pairs ORDER BY created, id"):
+            for row in self.query("SELECT * FROM pairs ORDER BY created, id"):
                 stored = _stored_pair(row)
                 if stored.record_id not in seen:
                     seen.add(stored.record_id)
                     pairs.append(stored)
             paired = {
                 row["suggestion_id"]
-                for row in self._read("SELECT suggestion_id FROM pairs WHERE suggestion_id IS NOT NULL")
+                for row in self.query("SELECT suggestion_id FROM pairs WHERE suggestion_id IS NOT NULL")
             }
-            rows = self._read(
+            rows = self.query(
                 """SELECT s.*, o.kind AS outcome, o.reason AS reason FROM suggestions s
                    JOIN outcomes o ON o.id = (SELECT MAX(id) FROM outcomes WHERE suggestion_id = s.id)
                    ORDER BY s.created, s.id"""
@@ -408,7 +411,7 @@ class Store:
         ids = set(record_ids)
         if not ids:
             return 0
-        rows = self._read("SELECT record_id FROM consumed WHERE adapter_version = ?", (adapter_version,))
+        rows = self.query("SELECT record_id FROM consumed WHERE adapter_version = ?", (adapter_version,))
         missing = ids - {row["record_id"] for row in rows}
         if missing:
             self.mark_consumed(adapter_version, sorted(missing))
@@ -422,7 +425,7 @@ class Store:
     # -- housekeeping ---------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        row = self._read(
+        row = self.query(
             """SELECT (SELECT COUNT(*) FROM suggestions) AS suggestions,
                       (SELECT COUNT(*) FROM outcomes) AS outcomes,
                       (SELECT COUNT(*) FROM outcomes WHERE kind = 'accepted') AS accepted,

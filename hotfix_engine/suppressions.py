@@ -134,7 +134,7 @@ class Suppressions:
         # The store's plumbing is shared on purpose: one store, one connection, one write discipline.
         # Statements take ``?`` placeholders on every backend; a shared (PostgreSQL) store made this
         # table in its own migrations, and shows each user only their own suppressions.
-        store._ensure_schema(SUPPRESSIONS_TABLE)
+        store.ensure_table(SUPPRESSIONS_TABLE)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ class Suppressions:
             suggestion_id=suggestion_id,
             reason=reason,
         )
-        with self.store._write() as db:
+        with self.store.transaction() as db:
             # One suppression a statement and site: a newer verdict (a fix) replaces an older one.
             db.execute(
                 "DELETE FROM suppressions WHERE workspace = ? AND context = ? AND line_prefix = ? AND text = ?",
@@ -198,7 +198,7 @@ class Suppressions:
     def remove(self, ids: list[str]) -> int:
         """Delete suppressions by id (or a unique start of one); the number removed."""
         removed = 0
-        with self.store._write() as db:
+        with self.store.transaction() as db:
             for ident in ids:
                 rows = db.execute("SELECT id FROM suppressions WHERE id LIKE ?", (ident + "%",)).fetchall()
                 if len(rows) == 1:
@@ -208,7 +208,7 @@ class Suppressions:
 
     def clear(self, workspace: str | None = None) -> int:
         """Delete every suppression (of one workspace); the number removed."""
-        with self.store._write() as db:
+        with self.store.transaction() as db:
             if workspace is None:
                 count = db.execute("DELETE FROM suppressions").rowcount
             else:
@@ -218,7 +218,7 @@ class Suppressions:
 
     def mark_learned(self, version: str) -> int:
         """Suppressions whose suggestion ``version`` trained on now expire while it (or later) is current."""
-        with self.store._write() as db:
+        with self.store.transaction() as db:
             count = db.execute(
                 """UPDATE suppressions SET learned_by = ? WHERE learned_by IS NULL AND suggestion_id IN (
                        SELECT substr(record_id, 12) FROM consumed
@@ -238,7 +238,7 @@ class Suppressions:
         if workspace is not None:
             sql += " WHERE workspace = ?"
             params = (workspace,)
-        return [_from_row(row) for row in self.store._read(sql + " ORDER BY created DESC", params)]
+        return [_from_row(row) for row in self.store.query(sql + " ORDER BY created DESC", params)]
 
     def steer(
         self, workspace: str | None, prefix: str, suffix: str = "", adapter: str | None = None
@@ -266,7 +266,7 @@ class Suppressions:
 
     def _candidates(self, workspace: str | None, context: str) -> list[Suppression]:
         with self._lock:
-            version = self.store._data_version()
+            version = self.store.data_version()
             if self._index is None or version != self._version:
                 index: dict[tuple[str, str], list[Suppression]] = defaultdict(list)
                 for item in self.items():

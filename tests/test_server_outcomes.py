@@ -241,7 +241,7 @@ def test_typed_acceptances_are_stored_as_they_happen_so_a_kill_loses_none(
         for outcome in tracker.accept("t5"):
             store.record_outcome(outcome)
         # No tick, no flush: what a kill -9 leaves.
-        rows = store._read("SELECT suggestion_id, kind, reason FROM outcomes ORDER BY id")
+        rows = store.query("SELECT suggestion_id, kind, reason FROM outcomes ORDER BY id")
     assert [(r["suggestion_id"], r["kind"], r["reason"]) for r in rows] == [
         *((f"t{n}", "accepted", "typed") for n in range(5)),
         ("t5", "accepted", "command"),

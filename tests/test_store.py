@@ -512,7 +512,7 @@ def test_a_provisional_outcome_is_finalised_in_place(any_store: Store) -> None:
     store.record_outcome(OutcomeRecord("p1", "accepted", "command", replaces="typed"))
     store.record_suggestion(suggestion("p2", *CLEAN))
     store.record_outcome(OutcomeRecord("p2", "accepted", "command", replaces="typed"))  # its write failed
-    rows = store._read("SELECT suggestion_id, kind, reason FROM outcomes ORDER BY id")
+    rows = store.query("SELECT suggestion_id, kind, reason FROM outcomes ORDER BY id")
     assert [tuple(r.values()) for r in rows] == [("p1", "accepted", "command"), ("p2", "accepted", "command")]
     assert store.counts()["accepted"] == 2
 

@@ -139,7 +139,7 @@ def test_an_older_schema_is_migrated_and_keeps_every_record(
         assert [s.text for s in Suppressions(store).items()] == [
             'password = "<SECRET>"' if version == 1 else "x = 1"
         ]
-        kept = {row["id"]: row["prefix"] for row in store._read("SELECT id, prefix FROM suggestions")}
+        kept = {row["id"]: row["prefix"] for row in store.query("SELECT id, prefix FROM suggestions")}
     raw = pg_cluster.dump(url)
     assert "root@intra.example.net" not in raw and "correct-horse-battery" not in raw
     if version == 1:

@@ -43,7 +43,7 @@ def long_suggestion(sid: str, marker: str = "EARLY-CODE") -> SuggestionRecord:
 
 
 def stored_rows(store: Store, table: str) -> list[dict[str, object]]:
-    return store._read(f"SELECT * FROM {table} ORDER BY id")
+    return store.query(f"SELECT * FROM {table} ORDER BY id")
 
 
 def assert_prefix_window(kept: str, original: str) -> None:
