@@ -62,8 +62,10 @@ class DemoClient:
             if "training" not in title:
                 return  # loading is reported by the step line; only training gets a bar
             if value.get("kind") == "end":
-                self.screen.progress(title, value.get("message") or "done", 1.0)
-                self.screen.close_bar()
+                # The run's end can arrive after the swap was shown and the demo moved on: no new bar then.
+                if self.screen.bar is not None:
+                    self.screen.progress(title, value.get("message") or "done", 1.0)
+                    self.screen.close_bar()
             else:
                 fraction = value.get("percentage")
                 self.screen.progress(
