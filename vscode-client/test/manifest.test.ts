@@ -76,6 +76,8 @@ test('the extension activates on the languages it serves by default and on its c
 });
 
 const CONFIG_PY = path.join(CLIENT, '..', 'server', 'hotfix_server', 'config.py');
+// Choices the server's settings take from the engine (config.py imports RECORD_MODES from the store).
+const STORE_PY = path.join(CLIENT, '..', 'hotfix_engine', 'store.py');
 
 test('package.json\'s server settings have the server\'s defaults, ranges and choices', { skip: !fs.existsSync(CONFIG_PY) && 'no server/hotfix_server/config.py' }, () => {
   const source = fs.readFileSync(CONFIG_PY, 'utf8');
@@ -93,7 +95,8 @@ test('package.json\'s server settings have the server\'s defaults, ranges and ch
   for (const m of source.matchAll(/_check_range\(\s*"(\w+)",\s*self\.\w+,\s*([\d.]+),\s*([\d.]+)\s*\)/g)) ranges.set(m[1], [Number(m[2]), Number(m[3])]);
   const choices = new Map<string, string[]>();
   const tuples: Record<string, string> = { RECORD_MODES: 'record', RUNTIMES: 'runtime', SUPPRESSION_SCOPES: 'suppressions' };
-  for (const m of source.matchAll(/^(\w+) = \(([^)]*)\)/gm)) {
+  const constants = source + '\n' + fs.readFileSync(STORE_PY, 'utf8');
+  for (const m of constants.matchAll(/^(\w+) = \(([^)]*)\)/gm)) {
     if (tuples[m[1]]) choices.set(tuples[m[1]], [...m[2].matchAll(/"([^"]*)"/g)].map((x) => x[1]));
   }
   for (const key of SERVER_KEYS) {
