@@ -270,21 +270,6 @@ def adapter_reaches_sampler(model: Any, tokenizer: Any, prompts: Sequence[str], 
     return adapted != bare
 
 
-def strip_adapters(model: Any) -> Any:
-    """Put back every layer a peft tuner wrapped, as ``unload`` would: after a run that failed midway,
-    the wrapped model is lost, but its layers still sit in the base."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    wrapped = [(name, module) for name, module in model.named_modules() if isinstance(module, BaseTunerLayer)]
-    for name, module in wrapped:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, module.get_base_layer())
-    if hasattr(model, "peft_config"):
-        del model.peft_config
-    return model
-
-
 def train_configuration(
     model: Any,
     tokenizer: Any,
@@ -391,8 +376,8 @@ def run_ablations(
             )
         except TrainingError as exc:
             # Recorded, so that a rerun moves on; delete runs/<slug>.json to try it again.
+            # trainer.train took its adapter layers off the base again.
             say(f"[{number}/{len(unique)}] {name}: training failed: {exc}")
-            strip_adapters(model)
             results[name] = {"identity": identity, "config": config.to_json(), "error": str(exc)}
             _write(run_file, results[name])
             continue
